@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"socialhub/connectors"
+	"socialhub/internal/config"
+	"socialhub/internal/demo"
+	"socialhub/internal/hub"
+	"socialhub/internal/pgcluster"
+	"socialhub/internal/store"
+)
+
+func version() string { return hub.Version }
+
+// commonFlags are the flags every command that reads the configuration takes.
+type commonFlags struct {
+	config  string
+	dataDir string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.config, "config", "", "YAML configuration file (see socialhub.example.yaml); embedded defaults when empty")
+	fs.StringVar(&c.dataDir, "data-dir", "", "data directory for the embedded broker, PostgreSQL and demo files (default \"data\")")
+}
+
+func (c *commonFlags) load(getenv func(string) string) (config.Config, error) {
+	cfg, err := config.Load(c.config, getenv)
+	if err != nil {
+		return cfg, err
+	}
+	if c.dataDir != "" {
+		cfg.DataDir = c.dataDir
+	}
+	if err := cfg.Resolve(); err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected arguments: %v", fs.Args())}
+	}
+	return nil
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("socialhub run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c commonFlags
+	c.register(fs)
+	demoFlag := fs.Bool("demo", false, "load the demo department list on first start")
+	httpAddr := fs.String("http", "", "API listen address (default 127.0.0.1:8080; env SOCIALHUB_HTTP_ADDR)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: socialhub run [flags]\n\nRuns the whole hub in one process: an embedded Kafka broker and PostgreSQL cluster\nunless kafka.brokers / DATABASE_URL are set, the connectors, the stages, the relay and the API.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := c.load(getenv)
+	if err != nil {
+		return err
+	}
+	if *demoFlag {
+		cfg.Demo = true
+	}
+	if *httpAddr != "" {
+		cfg.HTTP.Addr = *httpAddr
+	}
+	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	return hub.Run(ctx, cfg, hub.Options{
+		Logger:   log,
+		Registry: kinds(),
+		Started: func(a hub.Addrs) {
+			fmt.Fprintf(stdout, "socialhub %s\n  API:   http://%s/\n  Kafka: %v\n", version(), a.HTTP, a.Kafka)
+		},
+	})
+}
+
+func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("socialhub migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c commonFlags
+	c.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := c.load(getenv)
+	if err != nil {
+		return err
+	}
+	url, stop, err := database(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	pool, err := store.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := store.Migrate(ctx, pool, hub.Migrations()...); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}
+
+// database returns the configured database, or starts the embedded cluster for the command.
+func database(ctx context.Context, cfg config.Config) (string, func(), error) {
+	if cfg.DatabaseURL != "" {
+		return cfg.DatabaseURL, func() {}, nil
+	}
+	cl, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: cfg.DataDir + "/postgres", Database: "socialhub"})
+	if err != nil {
+		return "", nil, err
+	}
+	return cl.URL(), func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = cl.Stop(sctx)
+	}, nil
+}
+
+func cmdDemo(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("socialhub demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "file to write (default: standard output)")
+	seed := fs.Int64("seed", 1, "seed: the same seed gives the same file")
+	rows := fs.Int("rows", 240, "number of valid rows")
+	broken := fs.Int("broken", 6, "number of deliberately broken rows")
+	cp1251 := fs.Bool("windows-1251", false, "write Windows-1251 instead of UTF-8")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	w := stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return fmt.Errorf("error creating %s: %w", *out, err)
+		}
+		defer f.Close()
+		w = f
+	}
+	opts := demo.Options{Seed: *seed, Rows: *rows, Broken: *broken}
+	write := demo.WriteDepartmentCSV
+	if *cp1251 {
+		write = demo.WriteDepartmentCSVWindows1251
+	}
+	man, err := write(w, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "wrote %d valid and %d broken rows\n", len(man.Valid), len(man.Broken))
+	return nil
+}
+
+func cmdSources(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("socialhub sources", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c commonFlags
+	c.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := c.load(getenv)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tDESCRIPTION")
+	reg := kinds()
+	for _, n := range reg.Names() {
+		k, _ := reg.Kind(n)
+		fmt.Fprintf(tw, "%s\t%s\n", n, k.Description)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "SOURCE\tKIND\tSCHEDULE\tLAST RUN\tSTATUS\tRECORDS")
+	url, stop, err := database(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	pool, err := store.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := store.Migrate(ctx, pool, hub.Migrations()...); err != nil {
+		return err
+	}
+	runs, err := connectors.NewCheckpoints(pool).LastRuns(ctx)
+	if err != nil {
+		return err
+	}
+	byName := map[string]connectors.RunInfo{}
+	for _, r := range runs {
+		byName[r.Source] = r
+	}
+	sources := cfg.Sources
+	if cfg.Demo {
+		if s, err := hub.CSVSource(hub.DemoSourceName, cfg.DataDir+"/demo/department.csv", "*/15 * * * *"); err == nil {
+			sources = append(sources, s)
+		}
+	}
+	for _, s := range sources {
+		r, ok := byName[s.Name]
+		last, status, records := "never", "-", "-"
+		if ok {
+			last, status, records = r.StartedAt.Format(time.RFC3339), r.Status, fmt.Sprint(r.Records)
+			if r.Error != "" {
+				status += ": " + r.Error
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, s.Schedule, last, status, records)
+	}
+	return tw.Flush()
+}

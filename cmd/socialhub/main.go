@@ -1,0 +1,86 @@
+// Command socialhub runs the hub and its operator commands. It reads the configuration, wires the
+// parts together and forwards signals; everything else lives in the packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(os.Stderr, "socialhub:", err)
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "socialhub:", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+const usage = `socialhub — the data hub of the city's social services
+
+Usage:
+  socialhub run [flags]        run everything in one process on embedded defaults
+  socialhub migrate [flags]    apply the database migrations and exit
+  socialhub demo [flags]       write the demo department file (CSV) to stdout or a file
+  socialhub sources [flags]    list the configured sources, their kinds and last runs
+  socialhub version            print the version
+
+Run 'socialhub <command> -h' for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command given"}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(ctx, rest, stdout, stderr, getenv)
+	case "migrate":
+		return cmdMigrate(ctx, rest, stdout, stderr, getenv)
+	case "demo":
+		return cmdDemo(rest, stdout, stderr)
+	case "sources":
+		return cmdSources(ctx, rest, stdout, stderr, getenv)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "socialhub", version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return usageError{fmt.Sprintf("unknown command %q", cmd)}
+	}
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	ho := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}

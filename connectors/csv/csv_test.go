@@ -1,0 +1,236 @@
+package csv_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/text/encoding/charmap"
+
+	"socialhub/connectors"
+	"socialhub/connectors/connectortest"
+	"socialhub/connectors/csv"
+	"socialhub/internal/config"
+)
+
+const header = "Код;Код учреждения;Учреждение;ИНН;ОГРН;Услуга;Описание;Категория;Точка обслуживания;Адрес;Район;Округ;Индекс;Широта;Долгота;Телефон;Email;Сайт;Часы работы\n"
+
+const rows = `DSZN-1;ORG-1;ГБУ ТЦСО "Марьино";7723012345;1027700000001;Семейная медиация;Помощь медиатора;family-mediation;Филиал Марьино;ул. Братиславская, д. 14;Марьино;ЮВАО;109451;55,6502;37.7436;+7 (495) 123-45-67;marino@mos.ru;https://tcso-marino.mos.ru;пн-пт 9:00–18:00
+DSZN-2;ORG-1;ГБУ ТЦСО "Марьино";7723012345;1027700000001;Юридическая консультация;;legal-help;Филиал Марьино;ул. Братиславская, д. 14;Марьино;ЮВАО;109451;55.6502;37.7436;;;;
+
+DSZN-3;ORG-2;ГКУ ЦЗН «Моя работа»;;;Пособие по безработице;;employment-benefit;;ул. Тверская, д. 1;Тверской;ЦАО;;не число;37.6;;;;круглосуточно
+`
+
+func source(t *testing.T, opts map[string]any) connectors.Source {
+	t.Helper()
+	var node yaml.Node
+	b, err := yaml.Marshal(opts)
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(b, &node))
+	src, err := csv.New(config.Source{Name: "dszn", Kind: "csv", Options: *node.Content[0]}, connectors.Deps{})
+	require.NoError(t, err)
+	return src
+}
+
+func writeFile(t *testing.T, content []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "points.csv")
+	require.NoError(t, os.WriteFile(path, content, 0o600))
+	return path
+}
+
+func TestAcceptance(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, []byte(header+rows))
+	connectortest.Run(t, connectortest.Fixture{
+		New:  func(t *testing.T) connectors.Source { return source(t, map[string]any{"path": path}) },
+		Want: 3,
+	})
+}
+
+func readAll(t *testing.T, src connectors.Source, pos connectors.Position) []connectors.Record {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, src.Open(ctx, pos))
+	defer src.Close(ctx)
+	var out []connectors.Record
+	for {
+		r, err := src.Read(ctx)
+		if errors.Is(err, connectors.ErrEndOfInput) {
+			return out
+		}
+		require.NoError(t, err)
+		out = append(out, r)
+	}
+}
+
+func TestMapsRowToServiceDocument(t *testing.T) {
+	t.Parallel()
+	recs := readAll(t, source(t, map[string]any{"path": writeFile(t, []byte(header+rows))}), nil)
+	require.Len(t, recs, 3, "the blank line is skipped")
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(recs[0].Data, &doc))
+	require.Equal(t, "DSZN-1", doc["id"])
+	require.Equal(t, "Семейная медиация", doc["name"])
+	require.Equal(t, "active", doc["status"])
+	org := doc["organization"].(map[string]any)
+	require.Equal(t, `ГБУ ТЦСО "Марьино"`, org["name"])
+	require.Len(t, org["organization_identifiers"], 2)
+	sal := doc["service_at_locations"].([]any)[0].(map[string]any)
+	loc := sal["location"].(map[string]any)
+	require.Equal(t, 55.6502, loc["latitude"], "comma decimal separator accepted")
+	addr := loc["addresses"].([]any)[0].(map[string]any)
+	require.Equal(t, "Марьино", addr["district"])
+	require.Equal(t, "ЮВАО", addr["okrug"])
+	require.Equal(t, "Москва", addr["city"])
+	require.Equal(t, "family-mediation", doc["attributes"].([]any)[0].(map[string]any)["taxonomy_term_id"])
+
+	require.NoError(t, json.Unmarshal(recs[2].Data, &doc))
+	loc = doc["service_at_locations"].([]any)[0].(map[string]any)["location"].(map[string]any)
+	require.Equal(t, "не число", loc["latitude"], "an unparseable number is kept for the validator to report")
+	require.Equal(t, "ГКУ ЦЗН «Моя работа»", loc["name"], "location name falls back to the organization")
+}
+
+func TestEncodings(t *testing.T) {
+	t.Parallel()
+	cp, err := charmap.Windows1251.NewEncoder().Bytes([]byte(header + rows))
+	require.NoError(t, err)
+	for name, tc := range map[string]struct {
+		content  []byte
+		encoding string
+	}{
+		"utf-8 with BOM":        {append([]byte("\xef\xbb\xbf"), header+rows...), "auto"},
+		"windows-1251 auto":     {cp, "auto"},
+		"windows-1251 explicit": {cp, "windows-1251"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			recs := readAll(t, source(t, map[string]any{"path": writeFile(t, tc.content), "encoding": tc.encoding}), nil)
+			require.Len(t, recs, 3)
+			require.Contains(t, string(recs[0].Data), "Семейная медиация")
+		})
+	}
+	// UTF-8 declared but the bytes are not: a clear error, not mojibake.
+	src := source(t, map[string]any{"path": writeFile(t, cp), "encoding": "utf-8"})
+	require.ErrorContains(t, src.Open(context.Background(), nil), "windows-1251")
+}
+
+func TestHeaderlessWithNumberedColumns(t *testing.T) {
+	t.Parallel()
+	src := source(t, map[string]any{
+		"path": writeFile(t, []byte("A-1,Центр,Психолог\nA-2,Центр,Юрист\n")), "delimiter": ",", "header": false,
+		"columns": map[string]any{"id": "1", "organization_name": "2", "service_name": "3"},
+	})
+	recs := readAll(t, src, nil)
+	require.Len(t, recs, 2)
+	require.Equal(t, "A-2", recs[1].ExternalID)
+	require.Contains(t, string(recs[1].Data), `"name":"Юрист"`)
+}
+
+func TestMissingColumnNamesTheMapping(t *testing.T) {
+	t.Parallel()
+	src := source(t, map[string]any{"path": writeFile(t, []byte("Код;Услуга\n1;x\n")), "columns": map[string]any{
+		"id": "Код", "service_name": "Услуга", "organization_name": "Учреждение",
+	}})
+	err := src.Open(context.Background(), nil)
+	require.ErrorIs(t, err, connectors.ErrBadOptions)
+	require.ErrorContains(t, err, `columns.organization_name = "Учреждение"`)
+}
+
+func TestBadOptions(t *testing.T) {
+	t.Parallel()
+	for name, opts := range map[string]map[string]any{
+		"no path or url": {},
+		"both":           {"path": "a", "url": "https://x"},
+		"bad scheme":     {"url": "ftp://x"},
+		"bad encoding":   {"path": "a", "encoding": "koi8"},
+		"unknown option": {"path": "a", "colums": map[string]any{}},
+		"long delimiter": {"path": "a", "delimiter": ";;"},
+	} {
+		var node yaml.Node
+		b, _ := yaml.Marshal(opts)
+		require.NoError(t, yaml.Unmarshal(b, &node))
+		_, err := csv.New(config.Source{Name: "x", Kind: "csv", Options: *node.Content[0]}, connectors.Deps{})
+		require.ErrorIs(t, err, connectors.ErrBadOptions, name)
+	}
+}
+
+func TestHTTPWithETag(t *testing.T) {
+	t.Parallel()
+	var hits, notModified atomic.Int32
+	body := header + rows
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			notModified.Add(1)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("ETag", `"v1"`)
+		_, _ = w.Write([]byte(body))
+	}))
+	defer srv.Close()
+	recs := readAll(t, source(t, map[string]any{"url": srv.URL}), nil)
+	require.Len(t, recs, 3)
+	// The next run with the saved position asks "changed?" and reads nothing.
+	again := readAll(t, source(t, map[string]any{"url": srv.URL}), recs[2].Position)
+	require.Empty(t, again)
+	require.Equal(t, int32(1), notModified.Load())
+}
+
+func TestHTTPServerErrorIsRetriable(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	err := source(t, map[string]any{"url": srv.URL}).Open(context.Background(), nil)
+	require.ErrorIs(t, err, connectors.ErrBackoffRetry)
+	srv404 := httptest.NewServer(http.NotFoundHandler())
+	defer srv404.Close()
+	err = source(t, map[string]any{"url": srv404.URL}).Open(context.Background(), nil)
+	require.Error(t, err)
+	require.NotErrorIs(t, err, connectors.ErrBackoffRetry)
+}
+
+func TestChangedFileStartsOver(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, []byte(header+rows))
+	first := readAll(t, source(t, map[string]any{"path": path}), nil)
+	require.NoError(t, os.WriteFile(path, []byte(header+strings.Replace(rows, "Помощь медиатора", "Помощь семейного медиатора", 1)), 0o600))
+	// The position was for the old content: the new content is read whole.
+	second := readAll(t, source(t, map[string]any{"path": path}), first[2].Position)
+	require.Len(t, second, 3)
+	require.Contains(t, string(second[0].Data), "семейного")
+}
+
+func FuzzRows(f *testing.F) {
+	f.Add([]byte(header + rows))
+	f.Add([]byte("Код;Учреждение;Услуга\n\"a;b\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(t.TempDir(), "f.csv")
+		require.NoError(t, os.WriteFile(path, b, 0o600))
+		src := source(t, map[string]any{"path": path, "columns": map[string]any{"id": "Код", "organization_name": "Учреждение", "service_name": "Услуга"}})
+		ctx := context.Background()
+		if err := src.Open(ctx, nil); err != nil {
+			return
+		}
+		for i := 0; i < 10000; i++ {
+			r, err := src.Read(ctx)
+			if err != nil {
+				return
+			}
+			require.True(t, json.Valid(r.Data))
+			require.NotEmpty(t, r.ExternalID)
+		}
+	})
+}

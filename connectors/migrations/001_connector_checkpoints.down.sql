@@ -1,0 +1,2 @@
+DROP TABLE connector_runs;
+DROP TABLE connector_checkpoints;

@@ -1,0 +1,99 @@
+package connectors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	"socialhub/internal/config"
+)
+
+// Position is a source's opaque cursor: whatever lets it resume after the last record the hub made
+// durable. The runner stores it in PostgreSQL and hands it back to Open.
+type Position []byte
+
+// Record is one record read from a source.
+type Record struct {
+	// ExternalID is the record's id at the source; with the source name it is the Kafka key.
+	ExternalID string
+	// EntityType names the schema the data claims (schemas.EntityService, ...).
+	EntityType string
+	// Op is event.OpUpsert or event.OpDelete.
+	Op string
+	// Data is the record document (nil for deletes).
+	Data json.RawMessage
+	// Position is the cursor just after this record.
+	Position Position
+}
+
+// Source is what every kind of source implements. The runner calls Open once per run, Read until
+// ErrEndOfInput, Ack after a batch is durable in Kafka, and Close at the end of the run.
+type Source interface {
+	// Open starts a run from pos (nil: from the beginning).
+	Open(ctx context.Context, pos Position) error
+	// Read returns the next record, ErrEndOfInput when the run is complete, or an error wrapping
+	// ErrBackoffRetry when the failure is worth retrying.
+	Read(ctx context.Context) (Record, error)
+	// Ack tells the source every record up to pos is durable downstream. A snapshot source uses it
+	// to know its snapshot completed; most sources do nothing.
+	Ack(ctx context.Context, pos Position) error
+	// Close ends the run and releases what Open took.
+	Close(ctx context.Context) error
+}
+
+// Deps is what the hub gives a kind to build a source.
+type Deps struct {
+	Logger *slog.Logger
+	// DataDir is the hub's data directory; relative paths in options are resolved against the
+	// working directory, not this.
+	DataDir string
+}
+
+// Kind is a kind of source: its name, a help text, and its constructor.
+type Kind struct {
+	Name        string
+	Description string
+	New         func(cfg config.Source, deps Deps) (Source, error)
+}
+
+// Registry holds the kinds the hub knows. Kinds are registered explicitly, in one file in cmd/.
+type Registry struct {
+	kinds map[string]Kind
+}
+
+// NewRegistry returns a registry with the given kinds.
+func NewRegistry(kinds ...Kind) *Registry {
+	r := &Registry{kinds: make(map[string]Kind)}
+	for _, k := range kinds {
+		r.kinds[k.Name] = k
+	}
+	return r
+}
+
+// Kind returns the kind registered under name.
+func (r *Registry) Kind(name string) (Kind, bool) {
+	k, ok := r.kinds[name]
+	return k, ok
+}
+
+// Names lists the registered kinds, sorted.
+func (r *Registry) Names() []string {
+	out := make([]string, 0, len(r.kinds))
+	for n := range r.kinds {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// New builds the source of a configured source.
+func (r *Registry) New(cfg config.Source, deps Deps) (Source, error) {
+	k, ok := r.kinds[cfg.Kind]
+	if !ok {
+		return nil, fmt.Errorf("source %q: %w %q (known: %s)", cfg.Name, ErrUnknownKind, cfg.Kind, strings.Join(r.Names(), ", "))
+	}
+	return k.New(cfg, deps)
+}

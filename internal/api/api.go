@@ -1,0 +1,251 @@
+package api
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"socialhub/internal/catalog"
+)
+
+// Profile is the URL of the HSDS profile the API serves.
+const Profile = "https://socialhub.city/schemas/hsds-3.0/"
+
+// hsdsVersion is the HSDS version of the API.
+const hsdsVersion = "3.0"
+
+//go:embed openapi.json
+var openAPI []byte
+
+// Options configures the server.
+type Options struct {
+	Catalog *catalog.Store
+	Logger  *slog.Logger
+	// Ready reports readiness for /readyz: 200 when it returns nil, 503 with the error otherwise.
+	// Nil means always ready.
+	Ready func(ctx context.Context) error
+	// Gatherer is served on /metrics; without one the route is absent.
+	Gatherer prometheus.Gatherer
+	// Registerer receives the HTTP request metrics; without one they are not collected.
+	Registerer prometheus.Registerer
+	Version    string // the hub's version
+}
+
+// Server is the HTTP API. It is an http.Handler.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	mux      *http.ServeMux
+	handler  http.Handler
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New returns the server with its routes.
+func New(opts Options) *Server {
+	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Registerer != nil {
+		s.requests = register(opts.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socialhub_http_requests_total", Help: "HTTP requests by route pattern and status code.",
+		}, []string{"route", "code"}))
+		s.duration = register(opts.Registerer, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "socialhub_http_request_duration_seconds", Help: "HTTP request durations by route pattern.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route"}))
+	}
+	s.mux.HandleFunc("GET /{$}", s.meta)
+	s.mux.HandleFunc("GET /services", s.listServices)
+	s.mux.HandleFunc("GET /services/{id}", s.getService)
+	s.mux.HandleFunc("GET /organizations", s.listOrganizations)
+	s.mux.HandleFunc("GET /organizations/{id}", s.getOrganization)
+	s.mux.HandleFunc("GET /openapi.json", s.openAPI)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if opts.Gatherer != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such resource", nil)
+	})
+	s.handler = s.observe(s.mux)
+	return s
+}
+
+// register registers c, or returns the collector already registered under its name (two servers
+// on one registry, as in tests).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err) // a programming error, like prometheus.MustRegister's
+	}
+	return c
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Handle mounts another package's handler (Go 1.22 ServeMux pattern, e.g. "POST /v1/listings").
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// observe logs and counts every request. It logs the path without the query string, which may
+// carry personal data.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		elapsed := time.Since(start)
+		route := r.Pattern // set by the ServeMux on this request
+		if route == "" {
+			route = "unmatched"
+		}
+		if s.requests != nil {
+			s.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+			s.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Duration("duration", elapsed))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wroteHeader {
+		r.status, r.wroteHeader = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wroteHeader = true
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (flushing for streaming routes).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func (s *Server) meta(w http.ResponseWriter, r *http.Request) {
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	writeJSON(w, http.StatusOK, map[string]string{
+		"version": hsdsVersion, "profile": Profile,
+		"openapi_url": scheme + "://" + r.Host + "/openapi.json", "hub_version": s.opts.Version,
+	})
+}
+
+func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(openAPI)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Ready != nil {
+		if err := s.opts.Ready(r.Context()); err != nil {
+			writeError(w, http.StatusServiceUnavailable, err.Error(), nil)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) listServices(w http.ResponseWriter, r *http.Request) {
+	q := parseQuery(r)
+	f := catalog.ServiceFilter{
+		Search: q.search, TaxonomyTermID: q.taxonomyTermID, OrganizationID: q.organizationID,
+		ModifiedAfter: q.modifiedAfter, Page: q.page, PerPage: q.perPage,
+	}
+	if q.badRequest(w) {
+		return
+	}
+	p, err := s.opts.Catalog.ListServices(r.Context(), f)
+	s.respond(w, r, p, err)
+}
+
+func (s *Server) listOrganizations(w http.ResponseWriter, r *http.Request) {
+	q := parseQuery(r)
+	if q.badRequest(w) {
+		return
+	}
+	p, err := s.opts.Catalog.ListOrganizations(r.Context(), catalog.OrganizationFilter{
+		Search: q.search, ModifiedAfter: q.modifiedAfter, Page: q.page, PerPage: q.perPage,
+	})
+	s.respond(w, r, p, err)
+}
+
+func (s *Server) getService(w http.ResponseWriter, r *http.Request) {
+	doc, err := s.opts.Catalog.GetService(r.Context(), r.PathValue("id"))
+	s.respond(w, r, doc, err)
+}
+
+func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {
+	doc, err := s.opts.Catalog.GetOrganization(r.Context(), r.PathValue("id"))
+	s.respond(w, r, doc, err)
+}
+
+// respond writes v, or the error: 404 for catalog.ErrNotFound, 500 (logged, details withheld)
+// for anything else.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, v any, err error) {
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, v)
+	case errors.Is(err, catalog.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not found", nil)
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads the response.
+	default:
+		s.log.ErrorContext(r.Context(), "error serving request", slog.String("path", r.URL.Path), slog.Any("error", err))
+		writeError(w, http.StatusInternalServerError, "internal error", nil)
+	}
+}
+
+// fieldError is an invalid query parameter.
+type fieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+type errorBody struct {
+	Error  string       `json:"error"`
+	Fields []fieldError `json:"fields,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string, fields []fieldError) {
+	writeJSON(w, status, errorBody{Error: msg, Fields: fields})
+}
+
+// writeJSON writes v as UTF-8 JSON, Russian text unescaped.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // a write error means the client is gone
+}

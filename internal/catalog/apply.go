@@ -1,0 +1,544 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Apply applies a batch of source records inside the caller's transaction and returns the changes
+// it made, in order: for an upserted record its organization, locations, service, then its
+// service_at_locations (created or updated, then deleted); for a deleted record its
+// service_at_locations, then the service. A record whose ContentHash equals the stored one changes
+// nothing and yields no change, and so does an entity whose canonical doc did not change.
+//
+// It costs three round trips per batch whatever its size: read the stored record hashes, read the
+// stored state of the entities involved, write everything. A record Apply refuses makes it fail
+// with ErrInvalidRecord before anything is written.
+func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) ([]Change, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	for i := range recs {
+		if err := checkRecord(&recs[i]); err != nil {
+			return nil, err
+		}
+	}
+	a := &applier{
+		now:        time.Now().UTC(),
+		states:     map[uuid.UUID]*entState{},
+		salsOf:     map[uuid.UUID]map[uuid.UUID]struct{}{},
+		writes:     map[uuid.UUID]*pendingWrite{},
+		deletes:    map[uuid.UUID]pendingDelete{},
+		untomb:     map[uuid.UUID]struct{}{},
+		srcHash:    map[srcKey]string{},
+		srcWrites:  map[srcKey]srcWrite{},
+		srcDeletes: map[srcKey]struct{}{},
+	}
+	if err := a.loadSources(ctx, tx, recs); err != nil {
+		return nil, err
+	}
+	// A replay needs no parsing, unless an earlier record of the batch changed what is stored.
+	todo := make([]int, 0, len(recs))
+	seen := make(map[srcKey]bool, len(recs))
+	for i := range recs {
+		r := &recs[i]
+		k := srcKey{r.Source, r.ExternalID}
+		dup := seen[k]
+		seen[k] = true
+		if r.Op != OpUpsert {
+			continue
+		}
+		if stored, ok := a.srcHash[k]; ok && stored == r.ContentHash && !dup {
+			continue
+		}
+		todo = append(todo, i)
+	}
+	canon, err := canonicalizeAll(recs, todo)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.loadEntities(ctx, tx, recs, canon); err != nil {
+		return nil, err
+	}
+	for i := range recs {
+		if err := a.apply(&recs[i], canon[i]); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.write(ctx, tx); err != nil {
+		return nil, err
+	}
+	return a.changes, nil
+}
+
+// parallelMin is the number of records to parse below which one goroutine does it all.
+const parallelMin = 64
+
+// canonicalizeAll canonicalizes recs[i] for each i in todo, on every core for large batches (the
+// work is JSON decoding and encoding). On failure it returns the error of the first bad record.
+func canonicalizeAll(recs []Record, todo []int) ([]*canonRecord, error) {
+	canon := make([]*canonRecord, len(recs))
+	errs := make([]error, len(recs))
+	workers := min(runtime.GOMAXPROCS(0), (len(todo)+parallelMin-1)/parallelMin)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for j := w; j < len(todo); j += workers {
+				i := todo[j]
+				canon[i], errs[i] = canonicalize(&recs[i])
+			}
+		})
+	}
+	wg.Wait()
+	for _, i := range todo {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+	}
+	return canon, nil
+}
+
+func checkRecord(r *Record) error {
+	switch {
+	case r.Source == "":
+		return fmt.Errorf("%w: record %q has no source", ErrInvalidRecord, r.ExternalID)
+	case r.ExternalID == "":
+		return fmt.Errorf("%w: a record of %s has no external id", ErrInvalidRecord, r.Source)
+	case r.Op == OpDelete:
+		return nil
+	case r.Op != OpUpsert:
+		return fmt.Errorf("%w: %s/%s: unknown op %q", ErrInvalidRecord, r.Source, r.ExternalID, r.Op)
+	case len(r.Doc) == 0:
+		return fmt.Errorf("%w: %s/%s: upsert without a document", ErrInvalidRecord, r.Source, r.ExternalID)
+	case r.ContentHash == "":
+		return fmt.Errorf("%w: %s/%s: upsert without a content hash", ErrInvalidRecord, r.Source, r.ExternalID)
+	}
+	return nil
+}
+
+type srcKey struct{ source, externalID string }
+
+type srcWrite struct {
+	hash      string
+	serviceID uuid.UUID
+	seenAt    time.Time
+}
+
+// entState is what the batch knows of an entity: loaded from the database, then kept current as
+// the batch's records apply, so that several records touching one entity chain correctly.
+type entState struct {
+	exists     bool
+	hash       string
+	version    int64          // the last version, a deleted entity's included
+	oldDoc     []byte         // stored doc, loaded only when a record of the batch may change it
+	fields     map[string]any // current fields, once known
+	serviceID  uuid.UUID      // service_at_locations: the service it belongs to
+	tombstoned bool           // a catalog_tombstones row exists
+}
+
+type pendingWrite struct {
+	e       *entity
+	source  string
+	doc     []byte // e.doc with metadata
+	version int64
+}
+
+type pendingDelete struct {
+	typ     string
+	version int64
+}
+
+type applier struct {
+	now        time.Time
+	states     map[uuid.UUID]*entState
+	salsOf     map[uuid.UUID]map[uuid.UUID]struct{} // service id → its service_at_locations
+	writes     map[uuid.UUID]*pendingWrite
+	deletes    map[uuid.UUID]pendingDelete
+	untomb     map[uuid.UUID]struct{} // re-created entities whose tombstone goes
+	srcHash    map[srcKey]string      // stored content hash of each source record of the batch
+	srcWrites  map[srcKey]srcWrite
+	srcDeletes map[srcKey]struct{}
+	changes    []Change
+}
+
+func (a *applier) loadSources(ctx context.Context, tx pgx.Tx, recs []Record) error {
+	sources := make([]string, len(recs))
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		sources[i], ids[i] = r.Source, r.ExternalID
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT r.source, r.external_id, r.content_hash
+		FROM catalog_source_records r
+		JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS u(source, external_id)) u
+		  USING (source, external_id)`, sources, ids)
+	if err != nil {
+		return fmt.Errorf("error reading source records: %w", err)
+	}
+	var k srcKey
+	var hash string
+	_, err = pgx.ForEachRow(rows, []any{&k.source, &k.externalID, &hash}, func() error {
+		a.srcHash[k] = hash
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("error reading source records: %w", err)
+	}
+	return nil
+}
+
+// idHashes collects (id, new hash) pairs of one table for loadEntities.
+type idHashes struct {
+	ids    []uuid.UUID
+	hashes []string
+}
+
+func (h *idHashes) add(id uuid.UUID, hash string) {
+	h.ids = append(h.ids, id)
+	h.hashes = append(h.hashes, hash)
+}
+
+// stateSQL reads the stored state of the given entities; the doc only where a new hash differs,
+// since only then are the changed fields needed.
+const stateSQL = `
+	SELECT t.id, t.content_hash, t.version, CASE WHEN t.content_hash = ALL (n.hashes) THEN NULL ELSE t.doc END %s
+	FROM %s t
+	JOIN (SELECT id, array_agg(h) AS hashes FROM unnest($1::uuid[], $2::text[]) AS u(id, h) GROUP BY id) n
+	  USING (id)`
+
+func (a *applier) loadEntities(ctx context.Context, tx pgx.Tx, recs []Record, canon []*canonRecord) error {
+	var orgs, locs, svcs, sals idHashes
+	for i, cr := range canon {
+		if cr == nil {
+			if recs[i].Op == OpDelete {
+				svcs.add(CanonicalID(EntityService, recs[i].Source, recs[i].ExternalID), "")
+			}
+			continue
+		}
+		orgs.add(cr.org.id, cr.org.hash)
+		for _, l := range cr.locations {
+			locs.add(l.id, l.hash)
+		}
+		svcs.add(cr.service.id, cr.service.hash)
+		for _, s := range cr.sals {
+			sals.add(s.id, s.hash)
+		}
+	}
+	if len(svcs.ids) == 0 {
+		return nil // the whole batch is replays
+	}
+	b := &pgx.Batch{}
+	scanState := func(row pgx.Rows, st *entState, id *uuid.UUID, extra ...any) error {
+		return row.Scan(append([]any{(*[16]byte)(id), &st.hash, &st.version, &st.oldDoc}, extra...)...)
+	}
+	queueState := func(table string, set idHashes, withService bool) {
+		extra := ""
+		if withService {
+			extra = ", t.service_id"
+		}
+		b.Queue(fmt.Sprintf(stateSQL, extra, table), idArgs(set.ids), set.hashes).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var id uuid.UUID
+				st := &entState{exists: true}
+				var err error
+				if withService {
+					err = scanState(rows, st, &id, (*[16]byte)(&st.serviceID))
+				} else {
+					err = scanState(rows, st, &id)
+				}
+				if err != nil {
+					return err
+				}
+				a.states[id] = st
+				if withService {
+					a.member(st.serviceID, id)
+				}
+			}
+			return rows.Err()
+		})
+	}
+	queueState("catalog_organizations", orgs, false)
+	if len(locs.ids) > 0 {
+		queueState("catalog_locations", locs, false)
+	}
+	queueState("catalog_services", svcs, false)
+	if len(sals.ids) > 0 {
+		queueState("catalog_service_at_locations", sals, true)
+	}
+	// Every service_at_location of the services involved: the ones a record no longer lists go.
+	b.Queue(`SELECT id, service_id, content_hash, version FROM catalog_service_at_locations WHERE service_id = ANY ($1)`,
+		idArgs(svcs.ids)).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id, svc uuid.UUID
+			var hash string
+			var version int64
+			if err := rows.Scan((*[16]byte)(&id), (*[16]byte)(&svc), &hash, &version); err != nil {
+				return err
+			}
+			if _, known := a.states[id]; !known {
+				a.states[id] = &entState{exists: true, hash: hash, version: version, serviceID: svc}
+			}
+			a.member(svc, id)
+		}
+		return rows.Err()
+	})
+	tombIDs := append(slices.Clip(svcs.ids), sals.ids...)
+	b.Queue(`SELECT id, version FROM catalog_tombstones WHERE id = ANY ($1)`, idArgs(tombIDs)).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id uuid.UUID
+			var version int64
+			if err := rows.Scan((*[16]byte)(&id), &version); err != nil {
+				return err
+			}
+			if st, ok := a.states[id]; ok {
+				st.tombstoned = true // re-created since (not expected: a re-created entity loses its tombstone)
+				continue
+			}
+			a.states[id] = &entState{version: version, tombstoned: true}
+		}
+		return rows.Err()
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("error reading catalog state: %w", err)
+	}
+	return nil
+}
+
+func (a *applier) member(serviceID, salID uuid.UUID) {
+	set := a.salsOf[serviceID]
+	if set == nil {
+		set = map[uuid.UUID]struct{}{}
+		a.salsOf[serviceID] = set
+	}
+	set[salID] = struct{}{}
+}
+
+func (a *applier) state(id uuid.UUID) *entState {
+	st := a.states[id]
+	if st == nil {
+		st = &entState{}
+		a.states[id] = st
+	}
+	return st
+}
+
+func (a *applier) apply(r *Record, cr *canonRecord) error {
+	k := srcKey{r.Source, r.ExternalID}
+	if r.Op == OpDelete {
+		a.deleteService(CanonicalID(EntityService, r.Source, r.ExternalID))
+		delete(a.srcHash, k)
+		delete(a.srcWrites, k)
+		a.srcDeletes[k] = struct{}{}
+		return nil
+	}
+	if stored, ok := a.srcHash[k]; ok && stored == r.ContentHash {
+		return nil
+	}
+	if err := a.upsert(r.Source, cr.org); err != nil {
+		return err
+	}
+	for _, l := range cr.locations {
+		if err := a.upsert(r.Source, l); err != nil {
+			return err
+		}
+	}
+	if err := a.upsert(r.Source, cr.service); err != nil {
+		return err
+	}
+	listed := make(map[uuid.UUID]struct{}, len(cr.sals))
+	for _, s := range cr.sals {
+		listed[s.id] = struct{}{}
+		if err := a.upsert(r.Source, s); err != nil {
+			return err
+		}
+	}
+	var stale []uuid.UUID
+	for id := range a.salsOf[cr.service.id] {
+		if _, ok := listed[id]; !ok {
+			stale = append(stale, id)
+		}
+	}
+	slices.SortFunc(stale, compareIDs)
+	for _, id := range stale {
+		a.remove(id, EntityServiceAtLocation)
+	}
+	a.srcHash[k] = r.ContentHash
+	seen := r.SeenAt
+	if seen.IsZero() {
+		seen = a.now
+	}
+	a.srcWrites[k] = srcWrite{hash: r.ContentHash, serviceID: cr.service.id, seenAt: seen}
+	delete(a.srcDeletes, k)
+	return nil
+}
+
+func compareIDs(x, y uuid.UUID) int { return bytes.Compare(x[:], y[:]) }
+
+// idArgs converts ids for pgx, which encodes [16]byte as uuid directly (uuid.UUID goes through a
+// slow path of driver.Valuer attempts).
+func idArgs(ids []uuid.UUID) [][16]byte {
+	out := make([][16]byte, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}
+
+func (a *applier) upsert(source string, e *entity) error {
+	st := a.state(e.id)
+	if st.exists && st.hash == e.hash {
+		return nil
+	}
+	ch := Change{EntityType: e.typ, EntityID: e.id.String(), Op: ChangeCreated, Version: st.version + 1}
+	meta := metadataEntry{
+		ID:             metadataID(e.id, ch.Version),
+		ResourceID:     ch.EntityID,
+		ResourceType:   e.typ,
+		LastActionDate: a.now.Format(time.RFC3339),
+		LastActionType: "create",
+		FieldName:      "*",
+		UpdatedBy:      source,
+	}
+	if st.exists {
+		old, err := st.currentFields()
+		if err != nil {
+			return fmt.Errorf("error reading stored %s %s: %w", e.typ, e.id, err)
+		}
+		ch.Op = ChangeUpdated
+		ch.ChangedFields = changedFields(old, e.fields)
+		meta.LastActionType = "update"
+		meta.FieldName = strings.Join(ch.ChangedFields, ",")
+	}
+	doc, err := withMetadata(e.doc, meta)
+	if err != nil {
+		return fmt.Errorf("error encoding metadata of %s %s: %w", e.typ, e.id, err)
+	}
+	ch.Doc = doc
+	if e.typ == EntityServiceAtLocation {
+		if st.exists && st.serviceID != e.serviceID {
+			delete(a.salsOf[st.serviceID], e.id)
+		}
+		a.member(e.serviceID, e.id)
+		st.serviceID = e.serviceID
+	}
+	if !st.exists && st.tombstoned {
+		a.untomb[e.id] = struct{}{}
+	}
+	st.exists, st.hash, st.version, st.fields, st.oldDoc = true, e.hash, ch.Version, e.fields, nil
+	a.writes[e.id] = &pendingWrite{e: e, source: source, doc: doc, version: ch.Version}
+	delete(a.deletes, e.id)
+	a.changes = append(a.changes, ch)
+	return nil
+}
+
+// deleteService removes a service and its service_at_locations; organizations and locations stay,
+// since other services may use them.
+func (a *applier) deleteService(id uuid.UUID) {
+	if st := a.states[id]; st == nil || !st.exists {
+		return
+	}
+	sals := make([]uuid.UUID, 0, len(a.salsOf[id]))
+	for sal := range a.salsOf[id] {
+		sals = append(sals, sal)
+	}
+	slices.SortFunc(sals, compareIDs)
+	for _, sal := range sals {
+		a.remove(sal, EntityServiceAtLocation)
+	}
+	a.remove(id, EntityService)
+}
+
+func (a *applier) remove(id uuid.UUID, typ string) {
+	st := a.state(id)
+	if !st.exists {
+		return
+	}
+	version := st.version + 1
+	if typ == EntityServiceAtLocation {
+		delete(a.salsOf[st.serviceID], id)
+	}
+	st.exists, st.hash, st.version, st.fields, st.oldDoc, st.tombstoned = false, "", version, nil, nil, true
+	delete(a.writes, id)
+	delete(a.untomb, id)
+	a.deletes[id] = pendingDelete{typ: typ, version: version}
+	a.changes = append(a.changes, Change{EntityType: typ, EntityID: id.String(), Op: ChangeDeleted, Version: version})
+}
+
+func (st *entState) currentFields() (map[string]any, error) {
+	if st.fields != nil {
+		return st.fields, nil
+	}
+	fields := map[string]any{}
+	if len(st.oldDoc) > 0 {
+		if err := json.Unmarshal(st.oldDoc, &fields); err != nil {
+			return nil, err
+		}
+	}
+	st.fields = fields
+	return fields, nil
+}
+
+// changedFields lists the top-level fields whose values differ, sorted; metadata is the hub's own
+// bookkeeping and does not count.
+func changedFields(old, cur map[string]any) []string {
+	var out []string
+	for k, v := range cur {
+		if k == "metadata" {
+			continue
+		}
+		if ov, ok := old[k]; !ok || !reflect.DeepEqual(ov, v) {
+			out = append(out, k)
+		}
+	}
+	for k := range old {
+		if _, ok := cur[k]; !ok && k != "metadata" {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// metadataEntry is an HSDS metadata object: the provenance of a canonical object.
+type metadataEntry struct {
+	ID               string `json:"id"`
+	ResourceID       string `json:"resource_id"`
+	ResourceType     string `json:"resource_type"`
+	LastActionDate   string `json:"last_action_date"`
+	LastActionType   string `json:"last_action_type"`
+	FieldName        string `json:"field_name"`
+	PreviousValue    string `json:"previous_value"`
+	ReplacementValue string `json:"replacement_value"`
+	UpdatedBy        string `json:"updated_by"`
+}
+
+func metadataID(entityID uuid.UUID, version int64) string {
+	return uuid.NewSHA1(idNamespace, fmt.Appendf(nil, "metadata/%s/%d", entityID, version)).String()
+}
+
+// withMetadata appends the metadata field to a marshalled object, saving a second encoding of it.
+func withMetadata(doc []byte, m metadataEntry) ([]byte, error) {
+	mb, err := marshal([]metadataEntry{m})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(doc)+len(mb)+13)
+	out = append(out, doc[:len(doc)-1]...)
+	if len(doc) > 2 {
+		out = append(out, ',')
+	}
+	out = append(out, `"metadata":`...)
+	out = append(out, mb...)
+	return append(out, '}'), nil
+}

@@ -1,0 +1,9 @@
+// Package catalog owns the canonical catalog: the tables catalog_source_records,
+// catalog_organizations, catalog_services, catalog_locations, catalog_service_at_locations and
+// catalog_tombstones, and every query on them.
+//
+// Apply turns source records (HSDS service record documents whose ids are the source's local ids)
+// into canonical HSDS 3.0 entities with stable ids (CanonicalID), versions, provenance metadata and
+// the change events that describe what changed. The read methods assemble the HSDS 3.0 shapes that
+// the API serves (service_full, service and organization lists, organization with its services).
+package catalog

@@ -1,0 +1,1 @@
+DROP TABLE changes_outbox;

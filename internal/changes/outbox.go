@@ -1,0 +1,88 @@
+package changes
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"socialhub/internal/catalog"
+	"socialhub/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrationsFS embed.FS
+
+// Migrations returns the tables this package owns.
+func Migrations() store.MigrationSet {
+	sub, err := fs.Sub(migrationsFS, "migrations")
+	if err != nil {
+		panic(err)
+	}
+	return store.MigrationSet{Name: "changes", FS: sub}
+}
+
+// Outbox appends and reads change events.
+type Outbox struct {
+	pool *pgxpool.Pool
+}
+
+// NewOutbox returns the outbox.
+func NewOutbox(pool *pgxpool.Pool) *Outbox { return &Outbox{pool: pool} }
+
+// Append writes change events inside the caller's transaction, so they commit with the change.
+func (o *Outbox) Append(ctx context.Context, tx pgx.Tx, chs []catalog.Change) error {
+	if len(chs) == 0 {
+		return nil
+	}
+	rows := make([][]any, len(chs))
+	for i, c := range chs {
+		fields := c.ChangedFields
+		if fields == nil {
+			fields = []string{}
+		}
+		var doc any
+		if len(c.Doc) > 0 {
+			doc = string(c.Doc)
+		}
+		rows[i] = []any{c.EntityType, c.EntityID, c.Op, c.Version, fields, doc}
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"changes_outbox"},
+		[]string{"entity_type", "entity_id", "op", "version", "changed_fields", "doc"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("error appending %d change events: %w", len(chs), err)
+	}
+	return nil
+}
+
+// Entry is a stored change event.
+type Entry struct {
+	Seq           int64
+	EntityType    string
+	EntityID      string
+	Op            string
+	Version       int64
+	ChangedFields []string
+	Doc           []byte
+}
+
+// Backlog returns how many events wait to be published.
+func (o *Outbox) Backlog(ctx context.Context) (int64, error) {
+	var n int64
+	if err := o.pool.QueryRow(ctx, `SELECT count(*) FROM changes_outbox WHERE published_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("error counting outbox backlog: %w", err)
+	}
+	return n, nil
+}
+
+// Count returns how many events the outbox holds in all.
+func (o *Outbox) Count(ctx context.Context) (int64, error) {
+	var n int64
+	if err := o.pool.QueryRow(ctx, `SELECT count(*) FROM changes_outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("error counting outbox: %w", err)
+	}
+	return n, nil
+}

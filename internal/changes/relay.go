@@ -1,0 +1,205 @@
+package changes
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/segmentio/kafka-go"
+
+	"socialhub/internal/event"
+	"socialhub/internal/metrics"
+)
+
+// relayLockKey is the advisory lock that makes one relay at a time the publisher, which keeps
+// publication in seq order.
+const relayLockKey = 0x736f6369616c6875 // "socialhu"
+
+// RelayOptions configures the relay.
+type RelayOptions struct {
+	Outbox   *Outbox
+	Producer interface {
+		WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+	}
+	Topics    event.Topics
+	Metrics   *metrics.Metrics
+	Logger    *slog.Logger
+	Interval  time.Duration
+	BatchSize int
+}
+
+// Relay publishes the outbox to Kafka.
+type Relay struct {
+	opts RelayOptions
+}
+
+// NewRelay returns a relay.
+func NewRelay(opts RelayOptions) *Relay {
+	if opts.Interval <= 0 {
+		opts.Interval = 100 * time.Millisecond
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 500
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Relay{opts: opts}
+}
+
+// ChangeData is the data of a change event on the changes topic.
+type ChangeData struct {
+	Seq           int64           `json:"seq"`
+	EntityType    string          `json:"entity_type"`
+	ID            string          `json:"id"`
+	Op            string          `json:"op"`
+	Version       int64           `json:"version"`
+	ChangedFields []string        `json:"changed_fields,omitempty"`
+	Entity        json.RawMessage `json:"entity,omitempty"`
+}
+
+// Run publishes until ctx ends. Only the relay holding the advisory lock publishes; others wait.
+func (r *Relay) Run(ctx context.Context) error {
+	for {
+		err := r.runLocked(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			r.opts.Logger.Warn("outbox relay failed, retrying", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (r *Relay) runLocked(ctx context.Context) error {
+	conn, err := r.opts.Outbox.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("error acquiring connection: %w", err)
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(relayLockKey)).Scan(&locked); err != nil {
+		return fmt.Errorf("error taking relay lock: %w", err)
+	}
+	if !locked {
+		return nil // another relay publishes; try again later
+	}
+	defer func() {
+		// The session lock ends with the connection if this fails.
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(relayLockKey))
+	}()
+	for {
+		n, err := r.publishBatch(ctx, conn.Conn())
+		if err != nil {
+			return err
+		}
+		if n == r.opts.BatchSize {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(r.opts.Interval):
+		}
+	}
+}
+
+func (r *Relay) publishBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
+	rows, err := conn.Query(ctx, `
+		SELECT seq, entity_type, entity_id, op, version, changed_fields, doc
+		FROM changes_outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1`, r.opts.BatchSize)
+	if err != nil {
+		return 0, fmt.Errorf("error reading outbox: %w", err)
+	}
+	var entries []Entry
+	for rows.Next() {
+		var e Entry
+		if err := rows.Scan(&e.Seq, &e.EntityType, &e.EntityID, &e.Op, &e.Version, &e.ChangedFields, &e.Doc); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("error reading outbox: %w", err)
+		}
+		entries = append(entries, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("error reading outbox: %w", err)
+	}
+	if r.opts.Metrics != nil {
+		var backlog int64
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM changes_outbox WHERE published_at IS NULL`).Scan(&backlog); err == nil {
+			r.opts.Metrics.OutboxBacklog.Set(float64(backlog))
+		}
+	}
+	if len(entries) == 0 {
+		return 0, nil
+	}
+	msgs := make([]kafka.Message, 0, 2*len(entries))
+	seqs := make([]int64, len(entries))
+	for i, e := range entries {
+		seqs[i] = e.Seq
+		ch, cat, err := r.messages(e)
+		if err != nil {
+			return 0, err
+		}
+		msgs = append(msgs, ch, cat)
+	}
+	// One synchronous write: per key, Kafka keeps the order of the batch, so per-entity order holds.
+	if err := r.opts.Producer.WriteMessages(ctx, msgs...); err != nil {
+		return 0, fmt.Errorf("error publishing %d change events: %w", len(entries), err)
+	}
+	// Marked only after Kafka acknowledged: a crash between the two publishes again (consumers
+	// de-duplicate by event id, which is derived from seq), never loses.
+	if _, err := conn.Exec(ctx, `UPDATE changes_outbox SET published_at = now() WHERE seq = ANY($1)`, seqs); err != nil {
+		return 0, fmt.Errorf("error marking change events published: %w", err)
+	}
+	if r.opts.Metrics != nil {
+		r.opts.Metrics.RecordsOut.WithLabelValues("relay", metrics.OutcomePublished).Add(float64(len(entries)))
+	}
+	return len(entries), nil
+}
+
+func (r *Relay) messages(e Entry) (kafka.Message, kafka.Message, error) {
+	data, err := json.Marshal(ChangeData{
+		Seq: e.Seq, EntityType: e.EntityType, ID: e.EntityID, Op: e.Op, Version: e.Version,
+		ChangedFields: e.ChangedFields, Entity: e.Doc,
+	})
+	if err != nil {
+		return kafka.Message{}, kafka.Message{}, err
+	}
+	op := event.OpUpsert
+	if e.Op == "deleted" {
+		op = event.OpDelete
+	}
+	headers := []kafka.Header{{Key: "content-type", Value: []byte(event.ContentType)}}
+	ev := &event.Event{
+		ID: "change-" + strconv.FormatInt(e.Seq, 10), Source: event.SourceURI("catalog"),
+		Type: event.Type("catalog", e.EntityType, e.Op), Subject: e.EntityID, Time: time.Now().UTC(),
+		EntityType: e.EntityType, Op: op, Data: data,
+	}
+	value, err := event.Marshal(ev)
+	if err != nil {
+		return kafka.Message{}, kafka.Message{}, err
+	}
+	change := kafka.Message{Topic: r.opts.Topics.Changes, Key: []byte(e.EntityID), Value: value, Headers: headers}
+	state := kafka.Message{Topic: r.opts.Topics.Catalog, Key: []byte(e.EntityID), Headers: headers}
+	if op == event.OpUpsert {
+		sev := &event.Event{
+			ID: "state-" + strconv.FormatInt(e.Seq, 10), Source: event.SourceURI("catalog"),
+			Type: event.Type("catalog", e.EntityType, "state"), Subject: e.EntityID, Time: ev.Time,
+			EntityType: e.EntityType, Op: op, Data: e.Doc,
+		}
+		if state.Value, err = event.Marshal(sev); err != nil {
+			return kafka.Message{}, kafka.Message{}, err
+		}
+	} // else: a nil value is the compacted topic's tombstone
+	return change, state, nil
+}

@@ -1,0 +1,242 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"socialhub/connectors"
+	"socialhub/internal/api"
+	"socialhub/internal/broker"
+	"socialhub/internal/catalog"
+	"socialhub/internal/changes"
+	"socialhub/internal/config"
+	"socialhub/internal/event"
+	"socialhub/internal/metrics"
+	"socialhub/internal/pgcluster"
+	"socialhub/internal/resolve"
+	"socialhub/internal/schedule"
+	"socialhub/internal/store"
+	"socialhub/internal/validate"
+	"socialhub/schemas"
+)
+
+// Version is the hub's version, set at build time with -ldflags "-X socialhub/internal/hub.Version=...".
+var Version = "dev"
+
+// Migrations lists every package's tables, in dependency order.
+func Migrations() []store.MigrationSet {
+	return []store.MigrationSet{connectors.Migrations(), catalog.Migrations(), changes.Migrations(), resolve.Migrations()}
+}
+
+// Options are what the process adds to the configuration.
+type Options struct {
+	Logger   *slog.Logger
+	Registry *connectors.Registry
+	// Started, when set, is called once the API serves, with the addresses in use.
+	Started func(Addrs)
+}
+
+// Addrs are the addresses the running hub uses.
+type Addrs struct {
+	HTTP        string
+	Kafka       []string
+	DatabaseURL string
+}
+
+// Run runs the hub until ctx ends, then shuts everything down in order and returns.
+func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	start := time.Now()
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return fmt.Errorf("error creating data directory: %w", err)
+		}
+	}
+
+	// PostgreSQL: the configured one, or our own cluster in the data directory.
+	dbURL := cfg.DatabaseURL
+	if dbURL == "" {
+		cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(cfg.DataDir, "postgres"), Logger: log, Database: "socialhub"})
+		if err != nil {
+			return fmt.Errorf("error starting embedded PostgreSQL: %w", err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if serr := cluster.Stop(sctx); serr != nil {
+				log.Error("error stopping embedded PostgreSQL", "error", serr)
+			}
+		}()
+		dbURL = cluster.URL()
+		log.Info("embedded PostgreSQL running", "port", cluster.Port(), "data_dir", filepath.Join(cfg.DataDir, "postgres"))
+	}
+	pool, err := store.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := store.Migrate(ctx, pool, Migrations()...); err != nil {
+		return fmt.Errorf("error migrating database: %w", err)
+	}
+
+	// Kafka: the configured cluster, or the embedded broker.
+	kcfg := broker.Config{Brokers: cfg.Kafka.Brokers, ClientID: "socialhub", BatchTimeout: 2 * time.Millisecond, MaxWait: 100 * time.Millisecond}
+	if len(kcfg.Brokers) == 0 {
+		emb, err := broker.StartEmbedded(broker.EmbeddedOptions{
+			DataDir: filepath.Join(cfg.DataDir, "kafka"), Port: cfg.Kafka.EmbeddedPort,
+			MaxMessageBytes: cfg.Kafka.MaxMessageBytes, DefaultPartitions: cfg.Kafka.Partitions,
+		})
+		if err != nil {
+			return err
+		}
+		defer emb.Close()
+		kcfg.Brokers = emb.Addrs()
+		log.Info("embedded Kafka broker listening", "addrs", emb.Addrs())
+	}
+	topics := event.NewTopics(cfg.Kafka.TopicPrefix)
+	var specs []broker.TopicSpec
+	for _, t := range topics.All() {
+		specs = append(specs, broker.TopicSpec{Name: t, Partitions: cfg.Kafka.Partitions, Compacted: topics.Compacted(t)})
+	}
+	if err := broker.EnsureTopics(ctx, kcfg, specs...); err != nil {
+		return err
+	}
+
+	sources := cfg.Sources
+	if cfg.Demo {
+		demo, err := ensureDemo(cfg.DataDir, log)
+		if err != nil {
+			return err
+		}
+		sources = withSource(sources, demo)
+	}
+
+	validator, err := schemas.NewValidator()
+	if err != nil {
+		return fmt.Errorf("error compiling schemas: %w", err)
+	}
+	m := metrics.New()
+	writer := broker.NewWriter(kcfg)
+	defer writer.Close()
+	cat := catalog.NewStore(pool)
+	outbox := changes.NewOutbox(pool)
+	registry := opts.Registry
+	if registry == nil {
+		return errors.New("hub: no connector registry")
+	}
+	for _, s := range sources {
+		if _, ok := registry.Kind(s.Kind); !ok {
+			return fmt.Errorf("source %q: %w %q", s.Name, connectors.ErrUnknownKind, s.Kind)
+		}
+	}
+
+	runner := connectors.NewRunner(connectors.RunnerOptions{
+		Registry: registry, Checkpoints: connectors.NewCheckpoints(pool), Producer: writer, Topics: topics,
+		Metrics: m, Logger: log, Deps: connectors.Deps{Logger: log, DataDir: cfg.DataDir},
+		BatchSize: cfg.Pipeline.BatchSize, MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
+	})
+	vstage := validate.New(validate.Options{
+		Kafka: kcfg, Topics: topics, Validator: validator, Producer: writer, Metrics: m, Logger: log,
+		BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait,
+	})
+	rstage := resolve.New(resolve.Options{
+		Pool: pool, Catalog: cat, Outbox: outbox, Kafka: kcfg, Topics: topics, Producer: writer,
+		Metrics: m, Logger: log, BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait,
+	})
+	relay := changes.NewRelay(changes.RelayOptions{
+		Outbox: outbox, Producer: writer, Topics: topics, Metrics: m, Logger: log,
+		Interval: cfg.Pipeline.RelayInterval, BatchSize: cfg.Pipeline.BatchSize,
+	})
+	sched := schedule.New(runner, sources, log)
+
+	apiServer := api.New(api.Options{
+		Catalog: cat, Logger: log, Gatherer: m.Registry, Registerer: m.Registry, Version: Version,
+		Ready: func(ctx context.Context) error { return ready(ctx, pool, kcfg, topics) },
+	})
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("error listening on %s: %w", cfg.HTTP.Addr, err)
+	}
+	srv := &http.Server{Handler: apiServer, ReadHeaderTimeout: 10 * time.Second}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	launch := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(runCtx); err != nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	launch("validate", vstage.Run)
+	launch("resolve", rstage.Run)
+	launch("relay", relay.Run)
+	launch("scheduler", sched.Run)
+	launch("api", func(ctx context.Context) error {
+		go func() {
+			<-ctx.Done()
+			sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+			defer c()
+			_ = srv.Shutdown(sctx)
+		}()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	addrs := Addrs{HTTP: ln.Addr().String(), Kafka: kcfg.Brokers, DatabaseURL: dbURL}
+	log.Info("socialhub is running", "api", "http://"+addrs.HTTP, "kafka", addrs.Kafka, "startup", time.Since(start).Round(time.Millisecond))
+	if opts.Started != nil {
+		opts.Started(addrs)
+	}
+	<-runCtx.Done()
+	log.Info("shutting down")
+	wg.Wait()
+	close(errc)
+	var errs []error
+	for e := range errc {
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+// ready is the /readyz check: the database answers and the topics exist.
+func ready(ctx context.Context, pool *pgxpool.Pool, kcfg broker.Config, topics event.Topics) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := pool.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if _, err := broker.PartitionCount(ctx, kcfg, topics.Raw); err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	return nil
+}
+
+func withSource(sources []config.Source, s config.Source) []config.Source {
+	for _, x := range sources {
+		if x.Name == s.Name {
+			return sources
+		}
+	}
+	return append(append([]config.Source(nil), sources...), s)
+}
+

@@ -1,0 +1,59 @@
+// Package metrics owns the hub's Prometheus metrics: one registry per hub process, and the
+// per-stage counters DESIGN's invariant 4 relies on (counts in = counts out, printable at any time).
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Outcomes of a record at a stage.
+const (
+	OutcomeValid     = "valid"     // validate: passed, written to valid
+	OutcomeRejected  = "rejected"  // written to dlq
+	OutcomeApplied   = "applied"   // resolve: changed the catalog
+	OutcomeUnchanged = "unchanged" // resolve: same content hash, nothing to do
+	OutcomeProduced  = "produced"  // connector: written to raw
+	OutcomePublished = "published" // relay: written to changes and catalog
+)
+
+// Metrics holds the registry and the stage instruments.
+type Metrics struct {
+	Registry *prometheus.Registry
+	// RecordsIn counts records a stage read, by stage and source.
+	RecordsIn *prometheus.CounterVec
+	// RecordsOut counts records a stage finished with, by stage and outcome.
+	RecordsOut *prometheus.CounterVec
+	// Lag is the consumer lag in records, by stage and partition.
+	Lag *prometheus.GaugeVec
+	// ConnectorRuns counts connector runs by source and result.
+	ConnectorRuns *prometheus.CounterVec
+	// OutboxBacklog is how many change events wait for the relay.
+	OutboxBacklog prometheus.Gauge
+}
+
+// New creates a registry with Go and process collectors and the hub's instruments.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{
+		Registry: reg,
+		RecordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socialhub_records_in_total", Help: "Records read by a stage.",
+		}, []string{"stage"}),
+		RecordsOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socialhub_records_out_total", Help: "Records a stage finished with, by outcome.",
+		}, []string{"stage", "outcome"}),
+		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "socialhub_consumer_lag", Help: "Records not yet consumed by a stage, per partition.",
+		}, []string{"stage", "partition"}),
+		ConnectorRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socialhub_connector_runs_total", Help: "Connector runs by source and result.",
+		}, []string{"source", "result"}),
+		OutboxBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "socialhub_outbox_backlog", Help: "Change events written but not yet published.",
+		}),
+	}
+	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Lag, m.ConnectorRuns, m.OutboxBacklog)
+	return m
+}

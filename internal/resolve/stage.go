@@ -1,0 +1,322 @@
+package resolve
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/segmentio/kafka-go"
+
+	"socialhub/internal/broker"
+	"socialhub/internal/catalog"
+	"socialhub/internal/changes"
+	"socialhub/internal/event"
+	"socialhub/internal/metrics"
+	"socialhub/internal/pipeline"
+)
+
+// StageName names this stage in metrics and dead letters.
+const StageName = "resolve"
+
+// Options configures the stage.
+type Options struct {
+	Pool     *pgxpool.Pool
+	Catalog  *catalog.Store
+	Outbox   *changes.Outbox
+	Kafka    broker.Config
+	Topics   event.Topics
+	GroupID  string // default "socialhub-resolve"
+	Producer interface {
+		WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+	}
+	Metrics   *metrics.Metrics
+	Logger    *slog.Logger
+	BatchSize int
+	BatchWait time.Duration
+	// SessionTimeout is the consumer group session timeout (default 10s): how soon another
+	// process takes over the partitions of one that died.
+	SessionTimeout time.Duration
+}
+
+// Stage is the resolve stage.
+type Stage struct {
+	opts Options
+}
+
+// New returns the stage.
+func New(opts Options) *Stage {
+	if opts.GroupID == "" {
+		opts.GroupID = "socialhub-resolve"
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 500
+	}
+	if opts.BatchWait <= 0 {
+		opts.BatchWait = 50 * time.Millisecond
+	}
+	if opts.SessionTimeout <= 0 {
+		opts.SessionTimeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Stage{opts: opts}
+}
+
+// Run takes part in the consumer group until ctx ends.
+func (s *Stage) Run(ctx context.Context) error {
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                s.opts.GroupID,
+		Brokers:           s.opts.Kafka.Brokers,
+		Topics:            []string{s.opts.Topics.Valid},
+		HeartbeatInterval: s.opts.SessionTimeout / 5,
+		SessionTimeout:    s.opts.SessionTimeout,
+		RebalanceTimeout:  s.opts.SessionTimeout,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		StartOffset:       kafka.FirstOffset,
+		Timeout:           10 * time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("error joining consumer group %s: %w", s.opts.GroupID, err)
+	}
+	defer group.Close()
+	for {
+		gen, err := group.Next(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, kafka.ErrGroupClosed) {
+			return nil
+		}
+		if err != nil {
+			s.opts.Logger.Warn("consumer group error, rejoining", "group", s.opts.GroupID, "error", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		for _, a := range gen.Assignments[s.opts.Topics.Valid] {
+			partition := a.ID
+			genID := gen.ID
+			gen.Start(func(ctx context.Context) { s.consumePartition(ctx, genID, partition) })
+		}
+	}
+}
+
+// consumePartition applies one partition until the generation ends or another consumer fences it.
+func (s *Stage) consumePartition(ctx context.Context, generation int32, partition int) {
+	log := s.opts.Logger.With("topic", s.opts.Topics.Valid, "partition", partition, "generation", generation)
+	for ctx.Err() == nil {
+		err := s.consumeFromStored(ctx, generation, partition)
+		if ctx.Err() != nil || errors.Is(err, ErrFenced) {
+			if err != nil && ctx.Err() == nil {
+				log.Info("partition taken over by another consumer", "error", err)
+			}
+			return
+		}
+		log.Warn("resolve failed, retrying from the stored offset", "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *Stage) consumeFromStored(ctx context.Context, generation int32, partition int) error {
+	off, err := loadOffset(ctx, s.opts.Pool, s.opts.GroupID, s.opts.Topics.Valid, partition)
+	if err != nil {
+		return err
+	}
+	rc := broker.ReaderConfig(s.opts.Kafka, s.opts.Topics.Valid)
+	rc.Partition = partition
+	r := kafka.NewReader(rc)
+	defer r.Close()
+	if err := r.SetOffset(off); err != nil {
+		return fmt.Errorf("error seeking to %d: %w", off, err)
+	}
+	var batch []kafka.Message
+	for {
+		batch, err = pipeline.FetchBatch(ctx, r, batch, s.opts.BatchSize, s.opts.BatchWait)
+		if len(batch) == 0 {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("error fetching: %w", err)
+		}
+		next := batch[len(batch)-1].Offset + 1
+		if err := s.Apply(ctx, generation, partition, off, next, batch); err != nil {
+			return err
+		}
+		off = next
+		if s.opts.Metrics != nil {
+			s.opts.Metrics.Lag.WithLabelValues(StageName, strconv.Itoa(partition)).Set(float64(r.Stats().Lag))
+		}
+	}
+}
+
+// Apply makes a batch durable: catalog rows, outbox events and the partition offset in one
+// transaction. Records the catalog cannot take go to dlq (written before the commit, so a crash
+// can repeat a dead letter but never lose a record).
+func (s *Stage) Apply(ctx context.Context, generation int32, partition int, prev, next int64, batch []kafka.Message) error {
+	recs, dead, err := s.decode(batch)
+	if err != nil {
+		return err
+	}
+	if len(dead) > 0 {
+		if err := s.opts.Producer.WriteMessages(ctx, dead...); err != nil {
+			return fmt.Errorf("error writing dead letters: %w", err)
+		}
+	}
+	err = s.applyTx(ctx, generation, partition, prev, next, recs, nil)
+	if err == nil || !isDataError(err) {
+		return err
+	}
+	// Some record in the batch is one the catalog refuses: apply record by record, each under a
+	// savepoint, and dead-letter the ones that fail, so the rest go on.
+	return s.applyTx(ctx, generation, partition, prev, next, recs, batch)
+}
+
+type pending struct {
+	rec catalog.Record
+	msg kafka.Message
+}
+
+func (s *Stage) decode(batch []kafka.Message) ([]pending, []kafka.Message, error) {
+	recs := make([]pending, 0, len(batch))
+	var dead []kafka.Message
+	for _, m := range batch {
+		if s.opts.Metrics != nil {
+			s.opts.Metrics.RecordsIn.WithLabelValues(StageName).Inc()
+		}
+		var ev event.Event
+		if err := event.Unmarshal(m.Value, &ev); err != nil {
+			dl, derr := s.deadLetter(m, nil, err)
+			if derr != nil {
+				return nil, nil, derr
+			}
+			dead = append(dead, dl)
+			continue
+		}
+		recs = append(recs, pending{msg: m, rec: catalog.Record{
+			Source: ev.SourceName(), ExternalID: ev.Subject, Op: ev.Op, ContentHash: ev.ContentHash,
+			Doc: ev.Data, SeenAt: ev.Time,
+		}})
+	}
+	return recs, dead, nil
+}
+
+func (s *Stage) deadLetter(m kafka.Message, ev *event.Event, cause error) (kafka.Message, error) {
+	if s.opts.Metrics != nil {
+		s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeRejected).Inc()
+	}
+	dl, err := pipeline.DeadLetter(StageName, m, ev, []event.Reason{{Field: "(root)", Message: cause.Error()}}, time.Now())
+	if err != nil {
+		return kafka.Message{}, err
+	}
+	dl.Topic = s.opts.Topics.DLQ
+	return dl, nil
+}
+
+// applyTx runs one transaction. With one-by-one set (the batch's messages), each record gets its
+// own savepoint and failing records are dead-lettered.
+func (s *Stage) applyTx(ctx context.Context, generation int32, partition int, prev, next int64, recs []pending, oneByOne []kafka.Message) error {
+	tx, err := s.opts.Pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("error beginning transaction: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := advanceOffset(ctx, tx, s.opts.GroupID, s.opts.Topics.Valid, partition, generation, prev, next); err != nil {
+		return err
+	}
+	var chs []catalog.Change
+	applied := 0
+	if oneByOne == nil {
+		all := make([]catalog.Record, len(recs))
+		for i, p := range recs {
+			all[i] = p.rec
+		}
+		if chs, err = s.opts.Catalog.Apply(ctx, tx, all); err != nil {
+			return fmt.Errorf("error applying batch: %w", err)
+		}
+		applied = len(recs)
+	} else {
+		var dead []kafka.Message
+		for _, p := range recs {
+			sp, err := tx.Begin(ctx)
+			if err != nil {
+				return fmt.Errorf("error creating savepoint: %w", err)
+			}
+			c, err := s.opts.Catalog.Apply(ctx, sp, []catalog.Record{p.rec})
+			if err != nil {
+				_ = sp.Rollback(ctx)
+				if !isDataError(err) {
+					return fmt.Errorf("error applying %s/%s: %w", p.rec.Source, p.rec.ExternalID, err)
+				}
+				dl, derr := s.deadLetter(p.msg, nil, err)
+				if derr != nil {
+					return derr
+				}
+				dead = append(dead, dl)
+				continue
+			}
+			if err := sp.Commit(ctx); err != nil {
+				return fmt.Errorf("error releasing savepoint: %w", err)
+			}
+			chs = append(chs, c...)
+			applied++
+		}
+		if len(dead) > 0 {
+			if err := s.opts.Producer.WriteMessages(ctx, dead...); err != nil {
+				return fmt.Errorf("error writing dead letters: %w", err)
+			}
+		}
+	}
+	if err := s.opts.Outbox.Append(ctx, tx, chs); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("error committing batch: %w", err)
+	}
+	if s.opts.Metrics != nil {
+		changed := changedRecords(chs)
+		s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeApplied).Add(float64(min(changed, applied)))
+		s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeUnchanged).Add(float64(max(applied-changed, 0)))
+	}
+	return nil
+}
+
+// changedRecords counts source records that changed something: one service change per record.
+func changedRecords(chs []catalog.Change) int {
+	n := 0
+	for _, c := range chs {
+		if c.EntityType == "service" {
+			n++
+		}
+	}
+	return n
+}
+
+// isDataError tells a record the catalog refuses (bad data) from a failure worth retrying.
+func isDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code[:2] {
+		case "22", "23": // data exception, integrity constraint violation
+			return true
+		}
+		return false
+	}
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	return errors.As(err, &syntaxErr) || errors.As(err, &typeErr) || errors.Is(err, catalog.ErrInvalidRecord)
+}
+

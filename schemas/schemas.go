@@ -1,0 +1,44 @@
+package schemas
+
+import (
+	"embed"
+	"io/fs"
+)
+
+// Entity names accepted by the validator.
+const (
+	EntityService           = "service"
+	EntityOrganization      = "organization"
+	EntityLocation          = "location"
+	EntityServiceAtLocation = "service_at_location"
+)
+
+// baseURL prefixes every schema's $id; relative $refs between the files resolve against it.
+const baseURL = "https://socialhub.city/schemas/hsds-3.0/"
+
+// profileFiles are the schema files of the profile, in no particular order.
+var profileFiles = []string{
+	"service.json", "organization.json", "location.json", "service_at_location.json", "address.json",
+	"phone.json", "schedule.json", "attribute.json", "taxonomy_term.json", "organization_identifier.json",
+	"metadata.json",
+}
+
+// entities are the names Validate accepts.
+var entities = []string{EntityService, EntityOrganization, EntityLocation, EntityServiceAtLocation}
+
+//go:embed *.json
+var files embed.FS
+
+// FS returns the embedded files: the profile schemas, taxonomy.json and districts.json.
+func FS() fs.FS { return files }
+
+// SchemaID returns the $id of the profile schema of entity (the CloudEvents dataschema), or "" when
+// the profile has no schema by that name.
+func SchemaID(entity string) string {
+	for _, f := range profileFiles {
+		if f == entity+".json" {
+			return baseURL + f
+		}
+	}
+	return ""
+}

@@ -1,0 +1,128 @@
+package schemas
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/xeipuuv/gojsonschema"
+)
+
+// rootField names the document itself in a Violation.
+const rootField = "(root)"
+
+// Violation is one reason a document does not conform to the profile.
+type Violation struct {
+	// Field is the JSON path of the offending value, like "service_at_locations.0.location.latitude",
+	// or "(root)" for the document itself. A missing required property is reported at its own path.
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Validator validates documents against the profile. Its schemas are compiled once, by
+// NewValidator; it is safe for concurrent use.
+type Validator struct {
+	schemas map[string]*gojsonschema.Schema
+}
+
+// NewValidator compiles the schema of every entity.
+func NewValidator() (*Validator, error) {
+	loaders := make([]gojsonschema.JSONLoader, 0, len(profileFiles))
+	for _, name := range profileFiles {
+		b, err := files.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("error reading schema %s: %w", name, err)
+		}
+		loaders = append(loaders, gojsonschema.NewBytesLoader(b))
+	}
+	v := &Validator{schemas: make(map[string]*gojsonschema.Schema, len(entities))}
+	for _, entity := range entities {
+		// A fresh loader per entity: Compile takes the pool's documents but keeps per-root state.
+		sl := gojsonschema.NewSchemaLoader()
+		sl.Draft = gojsonschema.Draft7
+		sl.AutoDetect = false
+		if err := sl.AddSchemas(loaders...); err != nil {
+			return nil, fmt.Errorf("error adding schemas: %w", err)
+		}
+		s, err := sl.Compile(gojsonschema.NewReferenceLoader(SchemaID(entity)))
+		if err != nil {
+			return nil, fmt.Errorf("error compiling schema %s: %w", entity, err)
+		}
+		v.schemas[entity] = s
+	}
+	return v, nil
+}
+
+// Validate checks data, a JSON document of entity, against the profile. It returns nil, nil when
+// the document is valid, and the violations sorted by field otherwise; several failures of one
+// field make one violation. Malformed JSON is a violation of "(root)", not an error: the error is
+// only ErrUnknownEntity.
+func (v *Validator) Validate(entity string, data []byte) ([]Violation, error) {
+	s, ok := v.schemas[entity]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownEntity, entity)
+	}
+	// The bytes loader decodes the first JSON value only and ignores what follows, so check the
+	// whole input first.
+	if !json.Valid(data) {
+		return []Violation{{Field: rootField, Message: "invalid JSON: " + jsonError(data)}}, nil
+	}
+	res, err := s.Validate(gojsonschema.NewBytesLoader(data))
+	if err != nil {
+		return []Violation{{Field: rootField, Message: "invalid JSON: " + err.Error()}}, nil
+	}
+	if res.Valid() {
+		return nil, nil
+	}
+	return violations(res.Errors()), nil
+}
+
+func jsonError(data []byte) string {
+	var x any
+	if err := json.Unmarshal(data, &x); err != nil {
+		return err.Error()
+	}
+	return "malformed document"
+}
+
+// violations turns gojsonschema's errors into one violation per field.
+func violations(errs []gojsonschema.ResultError) []Violation {
+	var out []Violation
+	for _, e := range errs {
+		switch e.Type() {
+		case "condition_then", "condition_else", "number_all_of", "number_any_of", "number_one_of":
+			// Summaries of a combinator: the errors of its branches are reported themselves.
+			continue
+		}
+		field := e.Field()
+		if e.Type() == "required" {
+			// Point at the missing property, not at the object that lacks it.
+			prop, _ := e.Details()["property"].(string)
+			if field == rootField {
+				field = prop
+			} else {
+				field += "." + prop
+			}
+		}
+		out = append(out, Violation{Field: field, Message: e.Description()})
+	}
+	if len(out) == 0 {
+		// Only summaries: keep them rather than call an invalid document valid.
+		for _, e := range errs {
+			out = append(out, Violation{Field: e.Field(), Message: e.Description()})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Field < out[j].Field })
+	merged := out[:0]
+	for _, x := range out {
+		if n := len(merged); n > 0 && merged[n-1].Field == x.Field {
+			if !strings.Contains(merged[n-1].Message, x.Message) {
+				merged[n-1].Message += "; " + x.Message
+			}
+			continue
+		}
+		merged = append(merged, x)
+	}
+	return merged
+}
