@@ -85,6 +85,7 @@ func TestMapsRowToServiceDocument(t *testing.T) {
 	org := doc["organization"].(map[string]any)
 	require.Equal(t, `ГБУ ТЦСО "Марьино"`, org["name"])
 	require.Len(t, org["organization_identifiers"], 2)
+	require.NotContains(t, org, "website", "«Сайт» is the service's page, not the organization's")
 	sal := doc["service_at_locations"].([]any)[0].(map[string]any)
 	loc := sal["location"].(map[string]any)
 	require.Equal(t, 55.6502, loc["latitude"], "comma decimal separator accepted")

@@ -126,7 +126,7 @@ func buildDocument(r row, c Columns, city string) ([]byte, string, error) {
 		Organization: organization{
 			ID:      orgID,
 			Name:    orgName,
-			Website: r.get(c.Website),
+			Website: r.get(c.OrganizationWebsite),
 		},
 	}
 	if inn := r.get(c.INN); inn != "" {

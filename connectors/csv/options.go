@@ -47,8 +47,11 @@ type Columns struct {
 	Longitude          string `yaml:"longitude"`
 	Phone              string `yaml:"phone"`
 	Email              string `yaml:"email"`
-	Website            string `yaml:"website"`
+	Website            string `yaml:"website"` // the service's page
 	Hours              string `yaml:"hours"`
+	// OrganizationWebsite is the organization's own site; unmapped by default, because a
+	// department's list gives each service's page, not its provider's.
+	OrganizationWebsite string `yaml:"organization_website"`
 }
 
 // DefaultColumns is the layout of the city's department service-point export (and of the demo

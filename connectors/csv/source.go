@@ -225,7 +225,7 @@ func (s *Source) readHeader() error {
 		{"location_name", c.LocationName}, {"address", c.Address}, {"district", c.District},
 		{"okrug", c.Okrug}, {"postal_code", c.PostalCode}, {"latitude", c.Latitude},
 		{"longitude", c.Longitude}, {"phone", c.Phone}, {"email", c.Email}, {"website", c.Website},
-		{"hours", c.Hours},
+		{"hours", c.Hours}, {"organization_website", c.OrganizationWebsite},
 	} {
 		if m.col == "" {
 			continue

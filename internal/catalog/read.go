@@ -52,11 +52,15 @@ const (
 				JOIN catalog_services s ON s.id = sal.service_id WHERE s.organization_id = o.id)), '[]'::jsonb))`
 )
 
-// ListServices returns a page of services (HSDS service_list items), ordered by name and id.
+// ListServices returns a page of services (HSDS service_list items), ordered by name and id, or
+// by relevance first when the filter has a search.
 func (s *Store) ListServices(ctx context.Context, f ServiceFilter) (Page, error) {
 	var w where
+	order := "s.name, s.id"
 	if q := strings.TrimSpace(f.Search); q != "" {
 		w.add("s.search @@ websearch_to_tsquery('russian', %s)", q)
+		// Most relevant first: a match in the service's name outranks one in its organization's.
+		order = fmt.Sprintf("ts_rank(s.search, websearch_to_tsquery('russian', $%d)) DESC, s.name, s.id", len(w.args))
 	}
 	if f.TaxonomyTermID != "" {
 		w.add("s.taxonomy_term_ids @> ARRAY[%s::text]", f.TaxonomyTermID)
@@ -71,7 +75,7 @@ func (s *Store) ListServices(ctx context.Context, f ServiceFilter) (Page, error)
 	if !f.ModifiedAfter.IsZero() {
 		w.add("s.last_modified >= %s", f.ModifiedAfter)
 	}
-	p, err := s.page(ctx, "catalog_services s", serviceListSQL, "s.name, s.id", w, f.Page, f.PerPage)
+	p, err := s.page(ctx, "catalog_services s", serviceListSQL, order, w, f.Page, f.PerPage)
 	if err != nil {
 		return Page{}, fmt.Errorf("error listing services: %w", err)
 	}

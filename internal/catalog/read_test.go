@@ -168,3 +168,19 @@ func TestOrganizations(t *testing.T) {
 	require.Len(t, org["locations"], 1)
 	require.Equal(t, "ИНН", org["organization_identifiers"].([]any)[0].(map[string]any)["identifier_type"])
 }
+
+func TestSearchRanksByRelevance(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	// By name, «Консультация психолога» comes first; it only matches «медиация» through the name of
+	// its organization, so the service that is mediation itself must come first.
+	b.apply(t,
+		upsert(t, src, serviceDoc("R-1", "Консультация психолога", "Помощь в трудной ситуации",
+			"ORG-R1", "Центр семейной медиации", "psych-individual")),
+		upsert(t, src, serviceDoc("R-2", "Семейная медиация", "Помощь в конфликтах",
+			"ORG-R2", `ГБУ ТЦСО "Марьино"`, "family-mediation")),
+	)
+	p, err := b.store.ListServices(context.Background(), catalog.ServiceFilter{Search: "медиация"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"Семейная медиация", "Консультация психолога"}, names(t, p))
+}

@@ -19,7 +19,7 @@ type Config struct {
 	// DataDir holds the embedded broker's log, the embedded PostgreSQL cluster and demo files.
 	DataDir string `yaml:"data_dir"`
 	// DatabaseURL, when set, is used instead of the embedded PostgreSQL cluster. Env: DATABASE_URL.
-	DatabaseURL string `yaml:"database_url"`
+	DatabaseURL string   `yaml:"database_url"`
 	HTTP        HTTP     `yaml:"http"`
 	Kafka       Kafka    `yaml:"kafka"`
 	Pipeline    Pipeline `yaml:"pipeline"`

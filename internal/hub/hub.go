@@ -239,4 +239,3 @@ func withSource(sources []config.Source, s config.Source) []config.Source {
 	}
 	return append(append([]config.Source(nil), sources...), s)
 }
-

@@ -319,4 +319,3 @@ func isDataError(err error) bool {
 	var typeErr *json.UnmarshalTypeError
 	return errors.As(err, &syntaxErr) || errors.As(err, &typeErr) || errors.Is(err, catalog.ErrInvalidRecord)
 }
-

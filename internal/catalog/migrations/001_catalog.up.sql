@@ -56,9 +56,13 @@ CREATE TABLE catalog_services (
     org_name          text NOT NULL DEFAULT '',
     term_names        text NOT NULL DEFAULT '',
     name              text GENERATED ALWAYS AS (doc->>'name') STORED,
-    search            tsvector GENERATED ALWAYS AS (to_tsvector('russian'::regconfig,
-                          coalesce(doc->>'name', '') || ' ' || coalesce(doc->>'description', '') || ' ' ||
-                          org_name || ' ' || term_names)) STORED
+    -- Weighted so that search ranks a service by its own name first, then its taxonomy terms,
+    -- then its description, and last the name of the organization that provides it.
+    search            tsvector GENERATED ALWAYS AS (
+                          setweight(to_tsvector('russian'::regconfig, coalesce(doc->>'name', '')), 'A') ||
+                          setweight(to_tsvector('russian'::regconfig, term_names), 'B') ||
+                          setweight(to_tsvector('russian'::regconfig, coalesce(doc->>'description', '')), 'C') ||
+                          setweight(to_tsvector('russian'::regconfig, org_name), 'D')) STORED
 );
 CREATE INDEX catalog_services_name_idx ON catalog_services (name, id);
 CREATE INDEX catalog_services_organization_idx ON catalog_services (organization_id);
