@@ -156,7 +156,13 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		w = f
 	}
+	if *rows < 1 || *broken < 0 {
+		return usageError{"-rows must be at least 1 and -broken at least 0"}
+	}
 	opts := demo.Options{Seed: *seed, Rows: *rows, Broken: *broken}
+	if *broken == 0 {
+		opts.Broken = -1 // the generator reads 0 as its default; the flag means none
+	}
 	write := demo.WriteDepartmentCSV
 	if *cp1251 {
 		write = demo.WriteDepartmentCSVWindows1251

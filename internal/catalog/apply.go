@@ -3,6 +3,7 @@ package catalog
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -239,6 +240,11 @@ func (a *applier) loadEntities(ctx context.Context, tx pgx.Tx, recs []Record, ca
 		return nil // the whole batch is replays
 	}
 	b := &pgx.Batch{}
+	// Organizations and locations are shared by records of every partition, and so by concurrent
+	// transactions: serialize those that touch the same ones before reading their state, or two
+	// would both create (or both bump to the same version) the same entity. See lockBuckets.
+	b.Queue(`SELECT count(pg_advisory_xact_lock($1::int, k)) FROM unnest($2::int[]) AS k`,
+		sharedLockSpace, lockBuckets(orgs.ids, locs.ids))
 	scanState := func(row pgx.Rows, st *entState, id *uuid.UUID, extra ...any) error {
 		return row.Scan(append([]any{(*[16]byte)(id), &st.hash, &st.version, &st.oldDoc}, extra...)...)
 	}
@@ -541,4 +547,31 @@ func withMetadata(doc []byte, m metadataEntry) ([]byte, error) {
 	out = append(out, `"metadata":`...)
 	out = append(out, mb...)
 	return append(out, '}'), nil
+}
+
+// sharedLockSpace is the first key of the transaction-level advisory locks that guard shared
+// entities (the two-key space does not overlap the one-key locks used elsewhere).
+const sharedLockSpace int32 = 0x5348
+
+// sharedLockBuckets bounds the advisory locks one transaction holds, whatever the batch size, so a
+// batch never exhausts the server's lock table (max_locks_per_transaction); entities that share a
+// bucket merely wait for each other.
+const sharedLockBuckets = 256
+
+// lockBuckets maps entity ids to their lock buckets, sorted and without repeats: every transaction
+// takes its locks in ascending order, so two can never wait on each other in a cycle.
+func lockBuckets(sets ...[]uuid.UUID) []int32 {
+	var seen [sharedLockBuckets]bool
+	for _, ids := range sets {
+		for _, id := range ids {
+			seen[binary.BigEndian.Uint16(id[14:])%sharedLockBuckets] = true
+		}
+	}
+	out := make([]int32, 0, sharedLockBuckets)
+	for k, ok := range seen {
+		if ok {
+			out = append(out, int32(k))
+		}
+	}
+	return out
 }

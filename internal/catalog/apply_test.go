@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -78,6 +79,25 @@ func TestApplyReplayIsNoOp(t *testing.T) {
 	// Another record with the same organization and location only adds its own service.
 	chs := b.apply(t, upsert(t, src, mediation("DSZN-000018")))
 	require.Equal(t, []string{"service:created:1", "service_at_location:created:1"}, ops(chs))
+
+	// The digest sees every entity, and a replay leaves it as it was.
+	ctx := context.Background()
+	before, err := b.store.Digest(ctx)
+	require.NoError(t, err)
+	require.Len(t, before, 6)
+	svc := before["service/"+catalog.CanonicalID(catalog.EntityService, src, "DSZN-000018").String()]
+	require.Equal(t, int64(1), svc.Version)
+	require.NotEmpty(t, svc.ContentHash)
+	b.apply(t, rec)
+	after, err := b.store.Digest(ctx)
+	require.NoError(t, err)
+	require.Equal(t, before, after)
+	doc := mediation("DSZN-000018")
+	doc["name"] = "Медиация при разводе"
+	b.apply(t, upsert(t, src, doc))
+	after, err = b.store.Digest(ctx)
+	require.NoError(t, err)
+	require.NotEqual(t, before, after)
 }
 
 func TestApplyUpdates(t *testing.T) {
@@ -235,4 +255,67 @@ func BenchmarkApply(b *testing.B) {
 		require.NoError(b, tx.Commit(ctx))
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
+}
+
+// TestApplyConcurrentSharedEntities: two transactions (two partitions of the resolve stage) apply
+// records of one organization at once. The organization and its location are created once, by
+// whichever commits first; the other sees them and only adds its own service.
+func TestApplyConcurrentSharedEntities(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+
+	tx1, err := b.db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx1.Rollback(ctx) }()
+	chs1, err := b.store.Apply(ctx, tx1, []catalog.Record{upsert(t, src, mediation("DSZN-1"))})
+	require.NoError(t, err)
+	require.Equal(t, []string{"organization:created:1", "location:created:1", "service:created:1",
+		"service_at_location:created:1"}, ops(chs1))
+
+	conn, err := b.db.Pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	pid := conn.Conn().PgConn().PID()
+	type result struct {
+		chs []catalog.Change
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		tx2, err := conn.Begin(ctx)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		chs, err := b.store.Apply(ctx, tx2, []catalog.Record{upsert(t, src, mediation("DSZN-2"))})
+		if err == nil {
+			err = tx2.Commit(ctx)
+		} else {
+			_ = tx2.Rollback(ctx)
+		}
+		done <- result{chs, err}
+	}()
+	// Let the second transaction reach the point where it waits for the first (if it finished
+	// instead, it read the catalog without the first one's entities: the assertion below fails).
+	var r result
+	finished := false
+	require.Eventually(t, func() bool {
+		select {
+		case r = <-done:
+			finished = true
+			return true
+		default:
+		}
+		var waiting bool
+		err := b.db.Pool.QueryRow(ctx, `SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&waiting)
+		return err == nil && waiting
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, tx1.Commit(ctx))
+	if !finished {
+		r = <-done
+	}
+	require.NoError(t, r.err)
+	require.Equal(t, []string{"service:created:1", "service_at_location:created:1"}, ops(r.chs),
+		"the organization and location were created by the first transaction")
 }
