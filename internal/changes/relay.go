@@ -16,8 +16,10 @@ import (
 )
 
 // relayLockKey is the advisory lock that makes one relay at a time the publisher, which keeps
-// publication in seq order.
-const relayLockKey = 0x736f6369616c6875 // "socialhu"
+// publication in seq order. It must differ from every other advisory lock key of the hub: the relay
+// holds it for as long as it runs, so sharing store's migration lock key ("socialhu") made every
+// Migrate (a second hub process starting, `socialhub migrate`) wait forever behind a running relay.
+const relayLockKey = 0x736f6369616c7279 // "socialry"
 
 // RelayOptions configures the relay.
 type RelayOptions struct {
@@ -94,8 +96,11 @@ func (r *Relay) runLocked(ctx context.Context) error {
 		return nil // another relay publishes; try again later
 	}
 	defer func() {
-		// The session lock ends with the connection if this fails.
-		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(relayLockKey))
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(relayLockKey)); err != nil {
+			// Closing the session is what surely releases a session lock; a pooled connection
+			// returned with the lock still held would keep every other relay out.
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
 	}()
 	for {
 		n, err := r.publishBatch(ctx, conn.Conn())
