@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 
 	"socialhub/internal/config"
+	"socialhub/internal/event"
 )
 
 // Position is a source's opaque cursor: whatever lets it resume after the last record the hub made
@@ -27,6 +29,10 @@ type Record struct {
 	Data json.RawMessage
 	// Position is the cursor just after this record.
 	Position Position
+	// Reasons, when set, say why the source itself rejects the record (a checksum that does not
+	// hold, a row it cannot parse). The runner sends it to dlq with them instead of raw: it never
+	// vanishes, and the rest of the source flows on. Data then holds what was read, as JSON.
+	Reasons []event.Reason
 }
 
 // Source is what every kind of source implements. The runner calls Open once per run, Read until
@@ -44,12 +50,32 @@ type Source interface {
 	Close(ctx context.Context) error
 }
 
+// Snapshotter is implemented by sources whose every complete run is the whole current list (a
+// file, a full table export). After Open it names the snapshot being read — e.g. the hash of the
+// file's content — and the runner does the rest: it remembers which records each snapshot held and,
+// once a run reached ErrEndOfInput, emits deletes for the records of earlier snapshots the current
+// one no longer holds. A run that fails half-way never deletes anything; resuming the same
+// snapshot after a crash keeps its id, so it completes the same set.
+type Snapshotter interface {
+	SnapshotID() string
+}
+
 // Deps is what the hub gives a kind to build a source.
 type Deps struct {
 	Logger *slog.Logger
 	// DataDir is the hub's data directory; relative paths in options are resolved against the
 	// working directory, not this.
 	DataDir string
+	// Getenv reads secrets (auth tokens, pseudonym keys) named in options; os.Getenv when nil.
+	Getenv func(string) string
+}
+
+// Env returns d.Getenv, or os.Getenv when unset.
+func (d Deps) Env() func(string) string {
+	if d.Getenv == nil {
+		return os.Getenv
+	}
+	return d.Getenv
 }
 
 // Kind is a kind of source: its name, a help text, and its constructor.

@@ -19,8 +19,18 @@ import (
 type Fixture struct {
 	// New returns a fresh source over the same fixed input.
 	New func(t *testing.T) connectors.Source
-	// Want is how many records the input holds.
+	// Want is how many records the input holds (rejected ones included).
 	Want int
+	// Rejected is how many of them the source itself rejects (Record.Reasons set): broken rows
+	// must be read, with reasons, while the rest flows.
+	Rejected int
+	// Shrink, for a Snapshotter source, changes the input so that some records are gone and
+	// returns their external ids; the suite runs the source through the real Runner before and
+	// after and checks that exactly those become deletes. New must read the input as it is now.
+	Shrink func(t *testing.T) []string
+	// Break, when set, changes the input so that the next Open or Read fails (a server answering
+	// 503, a file removed half-way): the suite checks a failing run never moves the cursor.
+	Break func(t *testing.T)
 }
 
 // Run runs the suite.
