@@ -55,7 +55,8 @@ type Source interface {
 // file's content — and the runner does the rest: it remembers which records each snapshot held and,
 // once a run reached ErrEndOfInput, emits deletes for the records of earlier snapshots the current
 // one no longer holds. A run that fails half-way never deletes anything; resuming the same
-// snapshot after a crash keeps its id, so it completes the same set.
+// snapshot after a crash keeps its id, so it completes the same set. SnapshotID returns "" when
+// this run is not a complete list (an incremental run of a feed): then nothing is deleted.
 type Snapshotter interface {
 	SnapshotID() string
 }
