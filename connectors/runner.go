@@ -2,9 +2,11 @@ package connectors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -37,6 +39,8 @@ type RunnerOptions struct {
 	MaxMessageBytes int
 	// Retries is how many times a run failing with ErrBackoffRetry is retried (default 5).
 	Retries int
+	// Backoff is the first wait before a retry (default 1s); it doubles up to a minute.
+	Backoff time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -57,6 +61,9 @@ func NewRunner(opts RunnerOptions) *Runner {
 	if opts.Retries <= 0 {
 		opts.Retries = 5
 	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = time.Second
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -68,45 +75,90 @@ func NewRunner(opts RunnerOptions) *Runner {
 
 // RunResult says what a run did.
 type RunResult struct {
-	Records  int64
-	Rejected int64
+	RunID int64
+	RunCounts
 	Duration time.Duration
 }
 
-// Run runs a source once, retrying transient failures with exponential back-off.
-func (r *Runner) Run(ctx context.Context, src config.Source) (RunResult, error) {
-	backoff := time.Second
+// Triggers of a run, as stored.
+const (
+	TriggerSchedule = "schedule"
+	TriggerStart    = "start"
+	TriggerManual   = "manual"
+)
+
+// RunOptions shape one run.
+type RunOptions struct {
+	// Full ignores the saved position: the source reads everything again (a snapshot source then
+	// also re-lists every record). Later stages skip what they already hold.
+	Full bool
+	// Trigger records why the run happened (TriggerSchedule when empty).
+	Trigger string
+	// Started, when set, is called with the run's id once it is recorded.
+	Started func(runID int64)
+}
+
+// retryDelayer is an error that knows how long the server asked to wait (HTTP Retry-After).
+type retryDelayer interface{ RetryDelay() time.Duration }
+
+// Run runs a source once, retrying transient failures with exponential back-off (at least what
+// the server asked for in Retry-After). Every attempt is a run of its own in connector_runs.
+func (r *Runner) Run(ctx context.Context, src config.Source, ro RunOptions) (RunResult, error) {
+	backoff := r.opts.Backoff
 	var total RunResult
 	for attempt := 0; ; attempt++ {
-		res, err := r.runOnce(ctx, src)
-		total.Records += res.Records
+		res, err := r.runOnce(ctx, src, ro)
+		total.RunID = res.RunID
+		total.Read += res.Read
+		total.Emitted += res.Emitted
 		total.Rejected += res.Rejected
+		total.Deleted += res.Deleted
 		total.Duration += res.Duration
 		if err == nil || !errors.Is(err, ErrBackoffRetry) || attempt >= r.opts.Retries {
 			return total, err
 		}
-		r.opts.Logger.Warn("source failed, retrying", "source", src.Name, "attempt", attempt+1, "backoff", backoff, "error", err)
+		wait := backoff
+		var rd retryDelayer
+		if errors.As(err, &rd) && rd.RetryDelay() > wait {
+			wait = min(rd.RetryDelay(), time.Hour)
+		}
+		r.opts.Logger.Warn("source failed, retrying", "source", src.Name, "attempt", attempt+1, "backoff", wait, "error", err)
 		select {
 		case <-ctx.Done():
 			return total, ctx.Err()
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		}
 		backoff = min(backoff*2, time.Minute)
 	}
 }
 
-func (r *Runner) runOnce(ctx context.Context, cfg config.Source) (res RunResult, err error) {
+// ErrSourcePanicked wraps a panic inside a source: the run fails, the hub goes on.
+var ErrSourcePanicked = errors.New("source panicked")
+
+func (r *Runner) runOnce(ctx context.Context, cfg config.Source, ro RunOptions) (res RunResult, err error) {
 	start := r.opts.Now()
 	log := r.opts.Logger.With("source", cfg.Name)
-	runID, err := r.opts.Checkpoints.startRun(ctx, cfg.Name)
+	trigger := ro.Trigger
+	if trigger == "" {
+		trigger = TriggerSchedule
+	}
+	runID, err := r.opts.Checkpoints.startRun(ctx, cfg.Name, ro.Full, trigger)
 	if err != nil {
 		return res, err
 	}
+	res.RunID = runID
+	if ro.Started != nil {
+		ro.Started(runID)
+	}
 	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", ErrSourcePanicked, p)
+			log.Error("source panicked", "panic", p, "stack", string(debug.Stack()))
+		}
 		res.Duration = r.opts.Now().Sub(start)
-		result := "ok"
+		result := RunOK
 		if err != nil {
-			result = "failed"
+			result = RunFailed
 		}
 		if r.opts.Metrics != nil {
 			r.opts.Metrics.ConnectorRuns.WithLabelValues(cfg.Name, result).Inc()
@@ -114,7 +166,7 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source) (res RunResult,
 		// A run cut short by shutdown still records how far it got, on a fresh context.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if ferr := r.opts.Checkpoints.finishRun(fctx, runID, res.Records, err); ferr != nil && err == nil {
+		if ferr := r.opts.Checkpoints.finishRun(fctx, runID, res.RunCounts, err); ferr != nil && err == nil {
 			err = ferr
 		}
 	}()
@@ -123,9 +175,11 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source) (res RunResult,
 	if err != nil {
 		return res, err
 	}
-	pos, err := r.opts.Checkpoints.Load(ctx, cfg.Name)
-	if err != nil {
-		return res, err
+	var pos Position
+	if !ro.Full {
+		if pos, err = r.opts.Checkpoints.Load(ctx, cfg.Name); err != nil {
+			return res, err
+		}
 	}
 	if err := src.Open(ctx, pos); err != nil {
 		return res, fmt.Errorf("error opening source %s: %w", cfg.Name, err)
@@ -135,9 +189,15 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source) (res RunResult,
 			err = fmt.Errorf("error closing source %s: %w", cfg.Name, cerr)
 		}
 	}()
+	snapshot := ""
+	if sn, ok := src.(Snapshotter); ok {
+		snapshot = sn.SnapshotID()
+	}
 
 	batch := make([]kafka.Message, 0, r.opts.BatchSize)
+	var keys, types []string
 	var last Position
+	var pending RunCounts // counts of the batch not yet durable
 	lastLog := start
 	flush := func() error {
 		if len(batch) == 0 {
@@ -150,21 +210,34 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source) (res RunResult,
 		if err := src.Ack(ctx, last); err != nil {
 			return fmt.Errorf("error acknowledging source %s: %w", cfg.Name, err)
 		}
-		if err := r.opts.Checkpoints.Save(ctx, cfg.Name, last, int64(len(batch))); err != nil {
+		counts := res.RunCounts
+		counts.Read += pending.Read
+		counts.Emitted += pending.Emitted
+		counts.Rejected += pending.Rejected
+		err := r.opts.Checkpoints.commitBatch(ctx, batchCommit{
+			source: cfg.Name, runID: runID, pos: last, produced: int64(len(batch)), counts: counts,
+			snapshot: snapshot, keys: keys, types: types,
+		})
+		if err != nil {
 			return err
 		}
 		if r.opts.Metrics != nil {
-			r.opts.Metrics.RecordsOut.WithLabelValues("connector", metrics.OutcomeProduced).Add(float64(len(batch)))
+			r.opts.Metrics.RecordsOut.WithLabelValues("connector", metrics.OutcomeProduced).Add(float64(pending.Emitted))
+			r.opts.Metrics.RecordsOut.WithLabelValues("connector", metrics.OutcomeRejected).Add(float64(pending.Rejected))
 		}
-		res.Records += int64(len(batch))
-		batch = batch[:0]
+		res.RunCounts = counts
+		pending = RunCounts{}
+		batch, keys, types = batch[:0], keys[:0], types[:0]
 		if now := r.opts.Now(); now.Sub(lastLog) > 5*time.Second {
-			log.Info("source progress", "records", res.Records, "rate_per_s", int(float64(res.Records)/now.Sub(start).Seconds()))
+			log.Info("source progress", "read", res.Read, "rate_per_s", int(float64(res.Read)/now.Sub(start).Seconds()))
 			lastLog = now
 		}
 		return nil
 	}
 	for {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
 		rec, err := src.Read(ctx)
 		if errors.Is(err, ErrEndOfInput) {
 			break
@@ -179,8 +252,15 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source) (res RunResult,
 		if err != nil {
 			return res, err
 		}
+		pending.Read++
 		if rejected {
-			res.Rejected++
+			pending.Rejected++
+		} else {
+			pending.Emitted++
+		}
+		if snapshot != "" && rec.ExternalID != "" {
+			// A rejected record is still listed: the last good version stays until the source fixes it.
+			keys, types = append(keys, rec.ExternalID), append(types, rec.EntityType)
 		}
 		batch = append(batch, msg)
 		last = rec.Position
@@ -193,12 +273,50 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source) (res RunResult,
 	if err := flush(); err != nil {
 		return res, err
 	}
-	log.Info("source run finished", "records", res.Records, "rejected", res.Rejected, "duration", r.opts.Now().Sub(start).Round(time.Millisecond))
+	if snapshot != "" {
+		if err := r.deleteGone(ctx, cfg.Name, snapshot, runID, &res); err != nil {
+			return res, err
+		}
+	}
+	log.Info("source run finished", "read", res.Read, "emitted", res.Emitted, "rejected", res.Rejected,
+		"deleted", res.Deleted, "duration", r.opts.Now().Sub(start).Round(time.Millisecond))
 	return res, nil
 }
 
-// message wraps a record in its envelope for the raw topic. A record too large for the broker goes
-// to dlq instead, with the reason, so it neither blocks the source nor vanishes.
+// deleteGone runs once a snapshot completed: every record an earlier snapshot listed and this one
+// does not becomes a delete on raw. Keys are forgotten only after Kafka acknowledged the deletes,
+// so a crash in between re-sends them (deletes are idempotent downstream), never loses them.
+func (r *Runner) deleteGone(ctx context.Context, source, snapshot string, runID int64, res *RunResult) error {
+	for {
+		ids, types, err := r.opts.Checkpoints.staleKeys(ctx, source, snapshot, r.opts.BatchSize)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		msgs := make([]kafka.Message, len(ids))
+		for i := range ids {
+			if msgs[i], _, err = r.message(source, Record{ExternalID: ids[i], EntityType: types[i], Op: event.OpDelete}); err != nil {
+				return err
+			}
+		}
+		if err := r.opts.Producer.WriteMessages(ctx, msgs...); err != nil {
+			return fmt.Errorf("error writing %d deletes of %s to Kafka: %w", len(msgs), source, err)
+		}
+		counts := res.RunCounts
+		counts.Deleted += int64(len(ids))
+		counts.Emitted += int64(len(ids))
+		if err := r.opts.Checkpoints.forgetKeys(ctx, source, ids, runID, counts); err != nil {
+			return err
+		}
+		res.RunCounts = counts
+		if r.opts.Metrics != nil {
+			r.opts.Metrics.RecordsOut.WithLabelValues("connector", metrics.OutcomeProduced).Add(float64(len(ids)))
+		}
+	}
+}
+
+// message wraps a record in its envelope for the raw topic. A record the source rejected, or one
+// too large for the broker, goes to dlq instead with its reasons, so it neither blocks the source
+// nor vanishes.
 func (r *Runner) message(source string, rec Record) (kafka.Message, bool, error) {
 	op := rec.Op
 	if op == "" {
@@ -223,39 +341,44 @@ func (r *Runner) message(source string, rec Record) (kafka.Message, bool, error)
 		// A record whose data is not JSON still goes on: validate dead-letters it with the reason.
 	}
 	key := event.Key(source, rec.ExternalID)
+	headers := []kafka.Header{{Key: "content-type", Value: []byte(event.ContentType)}}
+	if len(rec.Reasons) > 0 {
+		if len(rec.Data) > 0 && !json.Valid(rec.Data) {
+			ev.Data, ev.ContentHash = nil, ""
+		}
+		return r.deadLetter(source, rec, ev, key, headers, rec.Reasons)
+	}
 	value, err := event.Marshal(ev)
 	if err != nil {
 		return kafka.Message{}, false, err
 	}
-	headers := []kafka.Header{{Key: "content-type", Value: []byte(event.ContentType)}}
 	// Leave room for the key, headers and batch framing.
 	if len(value)+len(key)+512 <= r.opts.MaxMessageBytes {
 		return kafka.Message{Topic: r.opts.Topics.Raw, Key: []byte(key), Value: value, Headers: headers}, false, nil
 	}
-	dl := event.DeadLetter{
-		Stage:   "connector",
-		Reasons: []event.Reason{{Field: "(root)", Message: fmt.Sprintf("record is %d bytes, over the broker's limit of %d", len(value), r.opts.MaxMessageBytes)}},
-		Topic:   r.opts.Topics.Raw,
-		Key:     key,
+	reason := event.Reason{Field: "(root)", Message: fmt.Sprintf("record is %d bytes, over the broker's limit of %d", len(value), r.opts.MaxMessageBytes)}
+	ev.Data, ev.ContentHash = nil, "" // the envelope without its data says which record it was
+	return r.deadLetter(source, rec, ev, key, headers, []event.Reason{reason})
+}
+
+func (r *Runner) deadLetter(source string, rec Record, ev *event.Event, key string, headers []kafka.Header, reasons []event.Reason) (kafka.Message, bool, error) {
+	dl := event.DeadLetter{Stage: "connector", Reasons: reasons, Topic: r.opts.Topics.Raw, Key: key}
+	orig, err := event.Marshal(ev)
+	if err != nil {
+		return kafka.Message{}, false, err
 	}
-	ev.Data = nil
-	ev.ContentHash = ""
-	head, _ := event.Marshal(ev)
-	dl.Original = head // the envelope without its data, to say which record it was
+	dl.Original = orig
 	data, err := jsonMarshal(dl)
 	if err != nil {
 		return kafka.Message{}, false, err
 	}
 	dev := &event.Event{
 		ID: event.NewID(), Source: event.SourceURI(source), Type: event.DeadLetterType("connector"),
-		Subject: rec.ExternalID, Time: r.opts.Now().UTC(), EntityType: rec.EntityType, Op: op, Data: data,
+		Subject: rec.ExternalID, Time: ev.Time, EntityType: rec.EntityType, Op: ev.Op, Data: data,
 	}
-	dvalue, err := event.Marshal(dev)
+	value, err := event.Marshal(dev)
 	if err != nil {
 		return kafka.Message{}, false, err
 	}
-	if r.opts.Metrics != nil {
-		r.opts.Metrics.RecordsOut.WithLabelValues("connector", metrics.OutcomeRejected).Inc()
-	}
-	return kafka.Message{Topic: r.opts.Topics.DLQ, Key: []byte(key), Value: dvalue, Headers: headers}, true, nil
+	return kafka.Message{Topic: r.opts.Topics.DLQ, Key: []byte(key), Value: value, Headers: headers}, true, nil
 }

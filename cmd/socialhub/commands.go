@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"text/tabwriter"
 	"time"
 
-	"socialhub/connectors"
 	"socialhub/internal/config"
 	"socialhub/internal/demo"
 	"socialhub/internal/hub"
@@ -173,66 +171,4 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "wrote %d valid and %d broken rows\n", len(man.Valid), len(man.Broken))
 	return nil
-}
-
-func cmdSources(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("socialhub sources", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c commonFlags
-	c.register(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, err := c.load(getenv)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tDESCRIPTION")
-	reg := kinds()
-	for _, n := range reg.Names() {
-		k, _ := reg.Kind(n)
-		fmt.Fprintf(tw, "%s\t%s\n", n, k.Description)
-	}
-	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "SOURCE\tKIND\tSCHEDULE\tLAST RUN\tSTATUS\tRECORDS")
-	url, stop, err := database(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	pool, err := store.Open(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := store.Migrate(ctx, pool, hub.Migrations()...); err != nil {
-		return err
-	}
-	runs, err := connectors.NewCheckpoints(pool).LastRuns(ctx)
-	if err != nil {
-		return err
-	}
-	byName := map[string]connectors.RunInfo{}
-	for _, r := range runs {
-		byName[r.Source] = r
-	}
-	sources := cfg.Sources
-	if cfg.Demo {
-		if s, err := hub.CSVSource(hub.DemoSourceName, cfg.DataDir+"/demo/department.csv", "*/15 * * * *"); err == nil {
-			sources = append(sources, s)
-		}
-	}
-	for _, s := range sources {
-		r, ok := byName[s.Name]
-		last, status, records := "never", "-", "-"
-		if ok {
-			last, status, records = r.StartedAt.Format(time.RFC3339), r.Status, fmt.Sprint(r.Records)
-			if r.Error != "" {
-				status += ": " + r.Error
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, s.Schedule, last, status, records)
-	}
-	return tw.Flush()
 }

@@ -8,11 +8,16 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"socialhub/connectors"
+	"socialhub/internal/broker"
+	"socialhub/internal/config"
 	"socialhub/internal/event"
+	"socialhub/internal/kafkatest"
+	"socialhub/internal/pgtest"
 )
 
 // Fixture describes a kind's test input.
@@ -38,6 +43,13 @@ func Run(t *testing.T, f Fixture) {
 	t.Helper()
 	require.GreaterOrEqual(t, f.Want, 2, "the fixture needs at least two records")
 
+	// The subtests that read run in parallel inside this group; the ones that change the input
+	// (Shrink, Break) run after the group has finished.
+	t.Run("Reads", func(t *testing.T) { readSubtests(t, f) })
+	mutatingSubtests(t, f)
+}
+
+func readSubtests(t *testing.T, f Fixture) {
 	t.Run("ReadsEverything", func(t *testing.T) {
 		t.Parallel()
 		recs := readAll(t, f.New(t), nil)
@@ -99,6 +111,54 @@ func Run(t *testing.T, f Fixture) {
 		}
 	})
 
+	t.Run("SecondRunChangesNothing", func(t *testing.T) {
+		t.Parallel()
+		first := readAll(t, f.New(t), nil)
+		byID := map[string]string{}
+		for _, r := range first {
+			byID[r.Op+r.ExternalID] = string(r.Data)
+		}
+		// A run from the saved position over the same input may re-read records, but only as
+		// they were: later stages then skip them by content hash and emit no change.
+		for _, r := range readAll(t, f.New(t), first[len(first)-1].Position) {
+			data, ok := byID[r.Op+r.ExternalID]
+			require.True(t, ok, "second run read a record the first did not: %s", r.ExternalID)
+			require.Equal(t, data, string(r.Data), "second run changed %s", r.ExternalID)
+		}
+	})
+
+	t.Run("RejectsBrokenRecordsWithReasons", func(t *testing.T) {
+		t.Parallel()
+		rejected := 0
+		for _, r := range readAll(t, f.New(t), nil) {
+			if len(r.Reasons) == 0 {
+				continue
+			}
+			rejected++
+			for _, reason := range r.Reasons {
+				require.NotEmpty(t, reason.Field, "a reason of %s names no field", r.ExternalID)
+				require.NotEmpty(t, reason.Message, "a reason of %s has no message", r.ExternalID)
+			}
+		}
+		require.Equal(t, f.Rejected, rejected, "records the source rejects")
+		// Through the real runner: rejected records land in dlq with their reasons, the rest in raw.
+		h := newHarness(t, f)
+		res := h.run(t, connectors.RunOptions{})
+		require.Equal(t, int64(f.Want), res.Read)
+		require.Equal(t, int64(f.Rejected), res.Rejected)
+		require.Len(t, h.cluster.ReadAll(t, h.cluster.Topics.Raw), f.Want-f.Rejected)
+		dead := h.cluster.ReadAll(t, h.cluster.Topics.DLQ)
+		require.Len(t, dead, f.Rejected)
+		for _, m := range dead {
+			var ev event.Event
+			require.NoError(t, event.Unmarshal(m.Value, &ev))
+			var dl event.DeadLetter
+			require.NoError(t, json.Unmarshal(ev.Data, &dl))
+			require.Equal(t, "connector", dl.Stage)
+			require.NotEmpty(t, dl.Reasons)
+		}
+	})
+
 	t.Run("StopsOnCancelledContext", func(t *testing.T) {
 		t.Parallel()
 		src := f.New(t)
@@ -110,6 +170,61 @@ func Run(t *testing.T, f Fixture) {
 		require.Error(t, err)
 		require.NotErrorIs(t, err, connectors.ErrEndOfInput)
 	})
+}
+
+func mutatingSubtests(t *testing.T, f Fixture) {
+	if f.Shrink != nil {
+		t.Run("DeletesWhatAFullSnapshotNoLongerHolds", func(t *testing.T) {
+			// Not parallel: Shrink changes the fixture's input.
+			h := newHarness(t, f)
+			_, ok := f.New(t).(connectors.Snapshotter)
+			require.True(t, ok, "a fixture with Shrink must be a connectors.Snapshotter")
+			first := h.run(t, connectors.RunOptions{})
+			require.Zero(t, first.Deleted)
+			before := len(h.cluster.ReadAll(t, h.cluster.Topics.Raw))
+			gone := f.Shrink(t)
+			require.NotEmpty(t, gone, "Shrink must remove records")
+			second := h.run(t, connectors.RunOptions{})
+			require.Equal(t, int64(len(gone)), second.Deleted)
+			var deleted []string
+			for _, m := range h.cluster.ReadAll(t, h.cluster.Topics.Raw) {
+				var ev event.Event
+				require.NoError(t, event.Unmarshal(m.Value, &ev))
+				if ev.Op == event.OpDelete {
+					deleted = append(deleted, ev.Subject)
+				}
+			}
+			require.ElementsMatch(t, gone, deleted)
+			// Once done, a third run over the same input deletes nothing more.
+			after := len(h.cluster.ReadAll(t, h.cluster.Topics.Raw))
+			require.Greater(t, after, before)
+			third := h.run(t, connectors.RunOptions{})
+			require.Zero(t, third.Deleted)
+		})
+	}
+
+	if f.Break != nil {
+		t.Run("FailedRunKeepsTheCursor", func(t *testing.T) {
+			// Not parallel: Break changes the fixture's input.
+			h := newHarness(t, f)
+			h.run(t, connectors.RunOptions{})
+			saved, err := h.checkpoints.Load(context.Background(), suiteSource)
+			require.NoError(t, err)
+			raw := len(h.cluster.ReadAll(t, h.cluster.Topics.Raw))
+			f.Break(t)
+			_, err = h.runner.Run(context.Background(), h.cfg, connectors.RunOptions{})
+			require.Error(t, err, "a broken input must fail the run")
+			after, err := h.checkpoints.Load(context.Background(), suiteSource)
+			require.NoError(t, err)
+			require.Equal(t, string(saved), string(after), "a failed run must not move the cursor")
+			for _, m := range h.cluster.ReadAll(t, h.cluster.Topics.Raw)[raw:] {
+				var ev event.Event
+				require.NoError(t, event.Unmarshal(m.Value, &ev))
+				require.NotEqual(t, event.OpDelete, ev.Op, "a failed run must delete nothing")
+			}
+		})
+	}
+
 }
 
 func readAll(t *testing.T, src connectors.Source, pos connectors.Position) []connectors.Record {
@@ -130,4 +245,41 @@ func readAll(t *testing.T, src connectors.Source, pos connectors.Position) []con
 	}
 	require.NoError(t, src.Close(ctx))
 	return out
+}
+
+// suiteSource names the source the runner-level subtests run.
+const suiteSource = "suite"
+
+// harness is the real runner over a test database and an in-process Kafka cluster.
+type harness struct {
+	cluster     *kafkatest.Cluster
+	checkpoints *connectors.Checkpoints
+	runner      *connectors.Runner
+	cfg         config.Source
+}
+
+func newHarness(t *testing.T, f Fixture) *harness {
+	t.Helper()
+	db := pgtest.NewDB(t, connectors.Migrations())
+	cluster := kafkatest.New(t, 1)
+	writer := broker.NewWriter(cluster.Config)
+	t.Cleanup(func() { _ = writer.Close() })
+	reg := connectors.NewRegistry(connectors.Kind{Name: "suite", New: func(config.Source, connectors.Deps) (connectors.Source, error) {
+		return f.New(t), nil
+	}})
+	h := &harness{cluster: cluster, checkpoints: connectors.NewCheckpoints(db.Pool), cfg: config.Source{Name: suiteSource, Kind: "suite"}}
+	h.runner = connectors.NewRunner(connectors.RunnerOptions{
+		Registry: reg, Checkpoints: h.checkpoints, Producer: writer, Topics: cluster.Topics,
+		BatchSize: 7, Retries: 1, Backoff: time.Millisecond,
+	})
+	return h
+}
+
+func (h *harness) run(t *testing.T, ro connectors.RunOptions) connectors.RunResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := h.runner.Run(ctx, h.cfg, ro)
+	require.NoError(t, err)
+	return res
 }

@@ -41,3 +41,6 @@ func RetryAfterOf(err error) time.Duration {
 	}
 	return 0
 }
+
+// RetryDelay is the server's Retry-After; the runner waits at least this long before retrying.
+func (e *StatusError) RetryDelay() time.Duration { return e.RetryAfter }

@@ -37,6 +37,11 @@ type Options struct {
 	// Registerer receives the HTTP request metrics; without one they are not collected.
 	Registerer prometheus.Registerer
 	Version    string // the hub's version
+	// Sources serves /v1/sources; nil in a process that runs no connectors.
+	Sources Sources
+	// AdminToken, when set, is the bearer token operator requests (starting a run) must carry;
+	// when empty they are accepted from loopback only.
+	AdminToken string
 }
 
 // Server is the HTTP API. It is an http.Handler.
@@ -70,6 +75,10 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /organizations", s.listOrganizations)
 	s.mux.HandleFunc("GET /organizations/{id}", s.getOrganization)
 	s.mux.HandleFunc("GET /openapi.json", s.openAPI)
+	s.mux.HandleFunc("GET /v1/sources", s.listSources)
+	s.mux.HandleFunc("GET /v1/sources/{name}", s.getSource)
+	s.mux.HandleFunc("POST /v1/sources/{name}/runs", s.startRun)
+	s.mux.HandleFunc("GET /v1/sources/{name}/runs/{id}", s.getRun)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	if opts.Gatherer != nil {

@@ -33,6 +33,9 @@ type Config struct {
 type HTTP struct {
 	// Addr is the listen address. Env: SOCIALHUB_HTTP_ADDR.
 	Addr string `yaml:"addr"`
+	// AdminToken is the bearer token of operator requests (starting a source run); without one
+	// they are accepted from this machine only. Env only: SOCIALHUB_ADMIN_TOKEN.
+	AdminToken string `yaml:"-"`
 }
 
 // Kafka configures the broker connection.
@@ -151,6 +154,9 @@ func (c *Config) applyEnv(getenv func(string) string) {
 				c.Kafka.Brokers = append(c.Kafka.Brokers, b)
 			}
 		}
+	}
+	if v := getenv("SOCIALHUB_ADMIN_TOKEN"); v != "" {
+		c.HTTP.AdminToken = v
 	}
 	if v := getenv("SOCIALHUB_DATA_DIR"); v != "" {
 		c.DataDir = v

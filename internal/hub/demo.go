@@ -15,6 +15,15 @@ import (
 // DemoSourceName names the demo department source.
 const DemoSourceName = "demo-dszn-points"
 
+// DemoSources returns the configs of the demo sources that read what ensureDemo writes in dataDir.
+func DemoSources(dataDir string) []config.Source {
+	s, err := CSVSource(DemoSourceName, filepath.Join(dataDir, "demo", "department.csv"), "*/15 * * * *")
+	if err != nil {
+		return nil // the options are built from a fixed map: this does not fail
+	}
+	return []config.Source{s}
+}
+
 // ensureDemo writes the demo department file on first start (a seed gives the same file every
 // time) and returns the csv source that reads it.
 func ensureDemo(dataDir string, log *slog.Logger) (config.Source, error) {

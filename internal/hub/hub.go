@@ -143,8 +143,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		}
 	}
 
+	checkpoints := connectors.NewCheckpoints(pool)
+	if err := checkpoints.MarkAbandoned(ctx); err != nil {
+		return err
+	}
 	runner := connectors.NewRunner(connectors.RunnerOptions{
-		Registry: registry, Checkpoints: connectors.NewCheckpoints(pool), Producer: writer, Topics: topics,
+		Registry: registry, Checkpoints: checkpoints, Producer: writer, Topics: topics,
 		Metrics: m, Logger: log, Deps: connectors.Deps{Logger: log, DataDir: cfg.DataDir},
 		BatchSize: cfg.Pipeline.BatchSize, MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
 	})
@@ -160,11 +164,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		Outbox: outbox, Producer: writer, Topics: topics, Metrics: m, Logger: log,
 		Interval: cfg.Pipeline.RelayInterval, BatchSize: cfg.Pipeline.BatchSize,
 	})
-	sched := schedule.New(runner, sources, log)
+	sched := schedule.New(runner, checkpoints, sources, log)
 
 	apiServer := api.New(api.Options{
 		Catalog: cat, Logger: log, Gatherer: m.Registry, Registerer: m.Registry, Version: Version,
-		Ready: func(ctx context.Context) error { return ready(ctx, pool, kcfg, topics) },
+		Ready:   func(ctx context.Context) error { return ready(ctx, pool, kcfg, topics) },
+		Sources: sourceStatus{sched: sched, checkpoints: checkpoints}, AdminToken: cfg.HTTP.AdminToken,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"socialhub/connectors"
 	"socialhub/connectors/csv"
+	"socialhub/internal/api"
 	"socialhub/internal/catalog"
 	"socialhub/internal/config"
 	"socialhub/internal/demo"
@@ -237,10 +238,36 @@ func TestRestartRepeatsNothing(t *testing.T) {
 	rawBefore := len(kc.ReadAll(t, kc.Topics.Raw))
 
 	h = startHub(t, db, kc, path)
-	// The second run finishes (the scheduler runs the source at start) without producing anything.
+	// The source completed its run: a restart does not run it again until its schedule says so.
+	var status struct {
+		Sources []api.SourceStatus `json:"sources"`
+	}
+	require.Equal(t, http.StatusOK, getJSON(t, h.addrs.HTTP, "/v1/sources", &status))
+	require.Len(t, status.Sources, 1)
+	st := status.Sources[0]
+	require.Equal(t, sourceName, st.Name)
+	require.NotNil(t, st.LastRun)
+	require.Equal(t, connectors.RunOK, st.LastRun.Status)
+	require.Equal(t, int64(len(man.Valid)+len(man.Broken)), st.LastRun.Read)
+	require.NotNil(t, st.NextRun)
+	require.NotNil(t, st.Cursor)
+
+	// Run it now through the API: it resumes from its checkpoint and produces nothing.
+	resp, err := http.Post("http://"+h.addrs.HTTP+"/v1/sources/"+sourceName+"/runs", "", nil)
+	require.NoError(t, err)
+	var run api.RunView
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&run))
+	resp.Body.Close()
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	require.Equal(t, connectors.TriggerManual, run.Trigger)
 	require.Eventually(t, func() bool {
-		return scrape(t, h.addrs.HTTP)[`socialhub_connector_runs_total{result="ok",source="dszn-test"}`] == 1
+		var r api.RunView
+		return getJSON(t, h.addrs.HTTP, fmt.Sprintf("/v1/sources/%s/runs/%d", sourceName, run.ID), &r) == http.StatusOK && r.Status == connectors.RunOK
 	}, 60*time.Second, 50*time.Millisecond)
+	resp, err = http.Post("http://"+h.addrs.HTTP+"/v1/sources/no-such-source/runs", "", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
 	require.Len(t, kc.ReadAll(t, kc.Topics.Raw), rawBefore)
 	require.Len(t, kc.ReadAll(t, kc.Topics.DLQ), len(man.Broken))
 	require.Equal(t, http.StatusOK, getJSON(t, h.addrs.HTTP, "/services?per_page=1", &list))

@@ -1,0 +1,162 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"socialhub/connectors"
+)
+
+// Sources is what the API needs of the connectors' side: status, and runs on demand.
+type Sources interface {
+	Status(ctx context.Context) ([]SourceStatus, error)
+	// RunNow starts a run and returns its id; errors match ErrUnknownSource or ErrSourceBusy.
+	RunNow(name string, full bool) (int64, error)
+	Run(ctx context.Context, id int64) (connectors.RunInfo, error)
+}
+
+var (
+	// ErrUnknownSource: no enabled source by that name (404).
+	ErrUnknownSource = errors.New("unknown source")
+	// ErrSourceBusy: the source is running already (409).
+	ErrSourceBusy = errors.New("source is already running")
+)
+
+// SourceStatus is one source as GET /v1/sources shows it.
+type SourceStatus struct {
+	Name     string     `json:"name"`
+	Kind     string     `json:"kind"`
+	Schedule string     `json:"schedule,omitempty"`
+	Running  bool       `json:"running"`
+	NextRun  *time.Time `json:"next_run,omitempty"`
+	// Cursor is the saved position: its JSON when it is JSON, else its bytes quoted.
+	Cursor  any      `json:"cursor,omitempty"`
+	LastRun *RunView `json:"last_run,omitempty"`
+}
+
+// RunView is a run with its duration in seconds.
+type RunView struct {
+	connectors.RunInfo
+	DurationSeconds float64 `json:"duration_seconds"`
+}
+
+// NewRunView adds the duration to a run.
+func NewRunView(r connectors.RunInfo, now time.Time) *RunView {
+	return &RunView{RunInfo: r, DurationSeconds: r.Duration(now).Seconds()}
+}
+
+func (s *Server) listSources(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Sources == nil {
+		writeError(w, http.StatusNotFound, "this process runs no connectors", nil)
+		return
+	}
+	st, err := s.opts.Sources.Status(r.Context())
+	if err != nil {
+		s.respond(w, r, nil, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sources": st})
+}
+
+func (s *Server) getSource(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Sources == nil {
+		writeError(w, http.StatusNotFound, "this process runs no connectors", nil)
+		return
+	}
+	st, err := s.opts.Sources.Status(r.Context())
+	if err != nil {
+		s.respond(w, r, nil, err)
+		return
+	}
+	for _, x := range st {
+		if x.Name == r.PathValue("name") {
+			writeJSON(w, http.StatusOK, x)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "no source named "+strconv.Quote(r.PathValue("name")), nil)
+}
+
+// startRun is POST /v1/sources/{name}/runs[?full=true]: 202 with the run, 404 for an unknown
+// source, 409 while it runs.
+func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
+	if !s.operator(w, r) {
+		return
+	}
+	if s.opts.Sources == nil {
+		writeError(w, http.StatusNotFound, "this process runs no connectors", nil)
+		return
+	}
+	full := false
+	if v := r.URL.Query().Get("full"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "invalid query parameters", []fieldError{{Field: "full", Message: "must be true or false"}})
+			return
+		}
+		full = b
+	}
+	id, err := s.opts.Sources.RunNow(r.PathValue("name"), full)
+	switch {
+	case errors.Is(err, ErrUnknownSource):
+		writeError(w, http.StatusNotFound, err.Error(), nil)
+		return
+	case errors.Is(err, ErrSourceBusy):
+		writeError(w, http.StatusConflict, err.Error(), nil)
+		return
+	case err != nil:
+		s.respond(w, r, nil, err)
+		return
+	}
+	run, err := s.opts.Sources.Run(r.Context(), id)
+	if err != nil {
+		s.respond(w, r, nil, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/sources/"+r.PathValue("name")+"/runs/"+strconv.FormatInt(id, 10))
+	writeJSON(w, http.StatusAccepted, NewRunView(run, time.Now()))
+}
+
+func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Sources == nil {
+		writeError(w, http.StatusNotFound, "this process runs no connectors", nil)
+		return
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "not found", nil)
+		return
+	}
+	run, err := s.opts.Sources.Run(r.Context(), id)
+	if err != nil || run.Source != r.PathValue("name") {
+		writeError(w, http.StatusNotFound, "not found", nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, NewRunView(run, time.Now()))
+}
+
+// operator admits a request that may change what the hub does: with an admin token configured,
+// only a request bearing it; without one, only a request from this machine.
+func (s *Server) operator(w http.ResponseWriter, r *http.Request) bool {
+	if s.opts.AdminToken != "" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.AdminToken)) == 1 {
+			return true
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="socialhub"`)
+		writeError(w, http.StatusUnauthorized, "an operator token is required (Authorization: Bearer ...)", nil)
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsLoopback() {
+		return true
+	}
+	writeError(w, http.StatusForbidden, "without SOCIALHUB_ADMIN_TOKEN set, operator requests are accepted only from this machine", nil)
+	return false
+}
