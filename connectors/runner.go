@@ -258,8 +258,10 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source, ro RunOptions) 
 		} else {
 			pending.Emitted++
 		}
-		if snapshot != "" && rec.ExternalID != "" {
-			// A rejected record is still listed: the last good version stays until the source fixes it.
+		if snapshot != "" && !rejected && rec.ExternalID != "" {
+			// A snapshot lists the records it delivered. A rejected one is not among them (its id may
+			// be made up, as when a national id fails its checksum), so an earlier good version of it
+			// is deleted: the source no longer lists a valid record under that id, and dlq says why.
 			keys, types = append(keys, rec.ExternalID), append(types, rec.EntityType)
 		}
 		batch = append(batch, msg)
