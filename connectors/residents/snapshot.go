@@ -48,6 +48,10 @@ type SnapshotSource struct {
 	cells []string
 	// jsonl
 	lines []byte
+	obj   map[string]json.RawMessage
+	// posPrefix and posSuffix surround the row number in the position, which is the same JSON
+	// for every row but that number.
+	posPrefix, posSuffix []byte
 }
 
 // SnapshotID names the snapshot being read: the sha256 of the file's content; "" when the server
@@ -75,6 +79,9 @@ func (s *SnapshotSource) Open(ctx context.Context, pos connectors.Position) erro
 	sum := sha256.Sum256(f.Body)
 	s.pos = snapshotPosition{SHA256: hex.EncodeToString(sum[:]), Validators: f.Validators}
 	s.snapshotID = s.pos.SHA256
+	if err := s.positionTemplate(); err != nil {
+		return err
+	}
 	switch s.opts.Format {
 	case FormatCSV:
 		if err := s.openCSV(f.Body); err != nil {
@@ -100,6 +107,28 @@ func (s *SnapshotSource) Open(ctx context.Context, pos connectors.Position) erro
 		}
 	}
 	return nil
+}
+
+// positionTemplate prepares position(): the JSON of s.pos split around its row number.
+func (s *SnapshotSource) positionTemplate() error {
+	const marker = -424242
+	p := s.pos
+	p.Row = marker
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	i := bytes.Index(b, []byte(strconv.Itoa(marker)))
+	s.posPrefix, s.posSuffix = b[:i], b[i+len(strconv.Itoa(marker)):]
+	return nil
+}
+
+// position returns the JSON of s.pos, as json.Marshal writes it, without reflecting on it per row.
+func (s *SnapshotSource) position() connectors.Position {
+	b := make([]byte, 0, len(s.posPrefix)+len(s.posSuffix)+8)
+	b = append(b, s.posPrefix...)
+	b = strconv.AppendInt(b, int64(s.pos.Row), 10)
+	return append(b, s.posSuffix...)
 }
 
 func (s *SnapshotSource) openCSV(raw []byte) error {
@@ -213,23 +242,14 @@ func (s *SnapshotSource) Read(ctx context.Context) (connectors.Record, error) {
 			if len(line) == 0 {
 				continue
 			}
-			obj, err := decodeObject(line)
-			if err != nil {
+			if err := s.decodeObject(line); err != nil {
 				rowErr = "the line is not a JSON object: " + err.Error()
 			} else {
-				get = func(col string) any {
-					if col == "" {
-						return nil
-					}
-					return obj[col]
-				}
+				get = s.member
 			}
 		}
 		ref := "row " + strconv.Itoa(s.pos.Row)
-		pos, err := json.Marshal(s.pos)
-		if err != nil {
-			return connectors.Record{}, err
-		}
+		pos := s.position()
 		if rowErr != "" {
 			// Never echo the row: it holds names and a national id.
 			data, err := json.Marshal(rejection{Row: ref, Reason: rowErr})
@@ -260,21 +280,45 @@ func (s *SnapshotSource) cell(col string) any {
 	return s.cells[i]
 }
 
-func decodeObject(line []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
-		// The decoder's message quotes no input beyond a character: safe to pass on.
-		return nil, err
+// decodeObject splits a JSONL line into its members, undecoded: only the mapped ones are ever
+// decoded (see member), so names and documents are not even turned into strings. The map is
+// reused from line to line.
+func (s *SnapshotSource) decodeObject(line []byte) error {
+	if line[0] != '{' {
+		return errors.New("the line does not start with {")
 	}
-	if obj == nil {
-		return nil, errors.New("null")
+	if s.obj == nil {
+		s.obj = make(map[string]json.RawMessage, 32)
 	}
-	if dec.More() {
-		return nil, errors.New("more than one value on the line")
+	clear(s.obj)
+	// json's messages quote no input beyond a character: safe to pass on.
+	return json.Unmarshal(line, &s.obj)
+}
+
+// member decodes one member of the current JSONL object: a string, a json.Number, a bool or nil.
+func (s *SnapshotSource) member(col string) any {
+	raw := s.obj[col]
+	if col == "" || len(raw) == 0 {
+		return nil
 	}
-	return obj, nil
+	switch raw[0] {
+	case '"':
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil
+		}
+		return v
+	case 't':
+		return true
+	case 'f':
+		return false
+	case 'n':
+		return nil
+	case '{', '[':
+		// Not a value a field can take: keep its text for the validator to report.
+		return string(raw)
+	}
+	return json.Number(raw)
 }
 
 func blank(cells []string) bool {
@@ -291,6 +335,6 @@ func (s *SnapshotSource) Ack(context.Context, connectors.Position) error { retur
 
 // Close releases the file's contents.
 func (s *SnapshotSource) Close(context.Context) error {
-	s.csv, s.lines, s.cells = nil, nil, nil
+	s.csv, s.lines, s.cells, s.obj = nil, nil, nil, nil
 	return nil
 }
