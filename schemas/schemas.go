@@ -11,6 +11,9 @@ const (
 	EntityOrganization      = "organization"
 	EntityLocation          = "location"
 	EntityServiceAtLocation = "service_at_location"
+	// EntityResident is a resident of the residents' registry, keyed by pseudonym (a city
+	// addition, not HSDS); the resolve stage sends it to the eligibility store, not the catalog.
+	EntityResident = "resident"
 )
 
 // baseURL prefixes every schema's $id; relative $refs between the files resolve against it.
@@ -20,11 +23,11 @@ const baseURL = "https://socialhub.city/schemas/hsds-3.0/"
 var profileFiles = []string{
 	"service.json", "organization.json", "location.json", "service_at_location.json", "address.json",
 	"phone.json", "schedule.json", "attribute.json", "taxonomy_term.json", "organization_identifier.json",
-	"metadata.json",
+	"metadata.json", "resident.json",
 }
 
 // entities are the names Validate accepts.
-var entities = []string{EntityService, EntityOrganization, EntityLocation, EntityServiceAtLocation}
+var entities = []string{EntityService, EntityOrganization, EntityLocation, EntityServiceAtLocation, EntityResident}
 
 //go:embed *.json
 var files embed.FS

@@ -208,7 +208,7 @@ func TestValidateOtherEntities(t *testing.T) {
 func TestValidateUnknownEntity(t *testing.T) {
 	t.Parallel()
 	v := newValidator(t)
-	got, err := v.Validate("resident", []byte(`{}`))
+	got, err := v.Validate("grant", []byte(`{}`))
 	require.ErrorIs(t, err, schemas.ErrUnknownEntity)
 	require.Nil(t, got)
 }
@@ -267,7 +267,7 @@ func TestSchemaFiles(t *testing.T) {
 	t.Parallel()
 	for _, entity := range []string{schemas.EntityService, schemas.EntityOrganization, schemas.EntityLocation,
 		schemas.EntityServiceAtLocation, "address", "phone", "schedule", "attribute", "taxonomy_term",
-		"organization_identifier", "metadata"} {
+		"organization_identifier", "metadata", schemas.EntityResident} {
 		id := schemas.SchemaID(entity)
 		require.Equal(t, "https://socialhub.city/schemas/hsds-3.0/"+entity+".json", id)
 		b, err := fs.ReadFile(schemas.FS(), entity+".json")
@@ -280,7 +280,7 @@ func TestSchemaFiles(t *testing.T) {
 		require.Equal(t, "http://json-schema.org/draft-07/schema#", s.Schema, entity)
 		require.Equal(t, id, s.ID)
 	}
-	require.Empty(t, schemas.SchemaID("resident"))
+	require.Empty(t, schemas.SchemaID("grant"))
 	require.Empty(t, schemas.SchemaID("taxonomy"))
 	_, err := fs.Stat(schemas.FS(), "taxonomy.json")
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/segmentio/kafka-go"
@@ -16,9 +17,11 @@ import (
 	"socialhub/internal/broker"
 	"socialhub/internal/catalog"
 	"socialhub/internal/changes"
+	"socialhub/internal/eligibility"
 	"socialhub/internal/event"
 	"socialhub/internal/metrics"
 	"socialhub/internal/pipeline"
+	"socialhub/schemas"
 )
 
 // StageName names this stage in metrics and dead letters.
@@ -26,13 +29,15 @@ const StageName = "resolve"
 
 // Options configures the stage.
 type Options struct {
-	Pool     *pgxpool.Pool
-	Catalog  *catalog.Store
-	Outbox   *changes.Outbox
-	Kafka    broker.Config
-	Topics   event.Topics
-	GroupID  string // default "socialhub-resolve"
-	Producer interface {
+	Pool    *pgxpool.Pool
+	Catalog *catalog.Store
+	// Eligibility receives the records of entity type "resident"; without it they go to dlq.
+	Eligibility *eligibility.Store
+	Outbox      *changes.Outbox
+	Kafka       broker.Config
+	Topics      event.Topics
+	GroupID     string // default "socialhub-resolve"
+	Producer    interface {
 		WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 	}
 	Metrics   *metrics.Metrics
@@ -163,9 +168,9 @@ func (s *Stage) consumeFromStored(ctx context.Context, generation int32, partiti
 	}
 }
 
-// Apply makes a batch durable: catalog rows, outbox events and the partition offset in one
-// transaction. Records the catalog cannot take go to dlq (written before the commit, so a crash
-// can repeat a dead letter but never lose a record).
+// Apply makes a batch durable: catalog rows, eligibility store rows (residents), outbox events and
+// the partition offset in one transaction. Records the stores cannot take go to dlq (written
+// before the commit, so a crash can repeat a dead letter but never lose a record).
 func (s *Stage) Apply(ctx context.Context, generation int32, partition int, prev, next int64, batch []kafka.Message) error {
 	recs, dead, err := s.decode(batch)
 	if err != nil {
@@ -185,9 +190,12 @@ func (s *Stage) Apply(ctx context.Context, generation int32, partition int, prev
 	return s.applyTx(ctx, generation, partition, prev, next, recs, batch)
 }
 
+// pending is a decoded record: resident records (resident set) go to the eligibility store,
+// the others to the catalog.
 type pending struct {
-	rec catalog.Record
-	msg kafka.Message
+	rec      catalog.Record
+	resident *eligibility.Record
+	msg      kafka.Message
 }
 
 func (s *Stage) decode(batch []kafka.Message) ([]pending, []kafka.Message, error) {
@@ -204,6 +212,13 @@ func (s *Stage) decode(batch []kafka.Message) ([]pending, []kafka.Message, error
 				return nil, nil, derr
 			}
 			dead = append(dead, dl)
+			continue
+		}
+		if ev.EntityType == schemas.EntityResident {
+			recs = append(recs, pending{msg: m, resident: &eligibility.Record{
+				Source: ev.SourceName(), Pseudonym: ev.Subject, Op: ev.Op, ContentHash: ev.ContentHash,
+				Facts: ev.Data, SeenAt: ev.Time,
+			}})
 			continue
 		}
 		recs = append(recs, pending{msg: m, rec: catalog.Record{
@@ -238,16 +253,24 @@ func (s *Stage) applyTx(ctx context.Context, generation int32, partition int, pr
 		return err
 	}
 	var chs []catalog.Change
-	applied := 0
+	applied, residentsChanged, residentsApplied := 0, 0, 0
 	if oneByOne == nil {
-		all := make([]catalog.Record, len(recs))
-		for i, p := range recs {
-			all[i] = p.rec
+		all := make([]catalog.Record, 0, len(recs))
+		var res []eligibility.Record
+		for _, p := range recs {
+			if p.resident != nil {
+				res = append(res, *p.resident)
+				continue
+			}
+			all = append(all, p.rec)
 		}
 		if chs, err = s.opts.Catalog.Apply(ctx, tx, all); err != nil {
 			return fmt.Errorf("error applying batch: %w", err)
 		}
-		applied = len(recs)
+		if residentsChanged, err = s.applyResidents(ctx, tx, res); err != nil {
+			return fmt.Errorf("error applying batch: %w", err)
+		}
+		applied, residentsApplied = len(all), len(res)
 	} else {
 		var dead []kafka.Message
 		for _, p := range recs {
@@ -255,11 +278,17 @@ func (s *Stage) applyTx(ctx context.Context, generation int32, partition int, pr
 			if err != nil {
 				return fmt.Errorf("error creating savepoint: %w", err)
 			}
-			c, err := s.opts.Catalog.Apply(ctx, sp, []catalog.Record{p.rec})
+			var c []catalog.Change
+			n := 0
+			if p.resident != nil {
+				n, err = s.applyResidents(ctx, sp, []eligibility.Record{*p.resident})
+			} else {
+				c, err = s.opts.Catalog.Apply(ctx, sp, []catalog.Record{p.rec})
+			}
 			if err != nil {
 				_ = sp.Rollback(ctx)
 				if !isDataError(err) {
-					return fmt.Errorf("error applying %s/%s: %w", p.rec.Source, p.rec.ExternalID, err)
+					return fmt.Errorf("error applying %s: %w", p.key(), err)
 				}
 				dl, derr := s.deadLetter(p.msg, nil, err)
 				if derr != nil {
@@ -272,7 +301,12 @@ func (s *Stage) applyTx(ctx context.Context, generation int32, partition int, pr
 				return fmt.Errorf("error releasing savepoint: %w", err)
 			}
 			chs = append(chs, c...)
-			applied++
+			if p.resident != nil {
+				residentsChanged += n
+				residentsApplied++
+			} else {
+				applied++
+			}
 		}
 		if len(dead) > 0 {
 			if err := s.opts.Producer.WriteMessages(ctx, dead...); err != nil {
@@ -290,8 +324,31 @@ func (s *Stage) applyTx(ctx context.Context, generation int32, partition int, pr
 		changed := changedRecords(chs)
 		s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeApplied).Add(float64(min(changed, applied)))
 		s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeUnchanged).Add(float64(max(applied-changed, 0)))
+		s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeApplied).Add(float64(min(residentsChanged, residentsApplied)))
+		s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeUnchanged).Add(float64(max(residentsApplied-residentsChanged, 0)))
 	}
 	return nil
+}
+
+// applyResidents writes resident records to the eligibility store inside tx. Residents change no
+// catalog entity, so they add nothing to the outbox: eligibility facts are answered by lookups,
+// never broadcast.
+func (s *Stage) applyResidents(ctx context.Context, tx pgx.Tx, recs []eligibility.Record) (int, error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	if s.opts.Eligibility == nil {
+		return 0, fmt.Errorf("%w: %d resident records", ErrNoEligibilityStore, len(recs))
+	}
+	return s.opts.Eligibility.Apply(ctx, tx, recs)
+}
+
+// key names a record in errors: source and external id (a pseudonym for residents).
+func (p pending) key() string {
+	if p.resident != nil {
+		return p.resident.Source + "/" + p.resident.Pseudonym
+	}
+	return p.rec.Source + "/" + p.rec.ExternalID
 }
 
 // changedRecords counts source records that changed something: one service change per record.
@@ -317,5 +374,6 @@ func isDataError(err error) bool {
 	}
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
-	return errors.As(err, &syntaxErr) || errors.As(err, &typeErr) || errors.Is(err, catalog.ErrInvalidRecord)
+	return errors.As(err, &syntaxErr) || errors.As(err, &typeErr) || errors.Is(err, catalog.ErrInvalidRecord) ||
+		errors.Is(err, eligibility.ErrInvalidRecord) || errors.Is(err, ErrNoEligibilityStore)
 }

@@ -1,0 +1,1 @@
+DROP TABLE eligibility_residents;

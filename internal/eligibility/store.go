@@ -1,0 +1,218 @@
+package eligibility
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"socialhub/internal/event"
+	"socialhub/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrationsFS embed.FS
+
+// Migrations returns the tables this package owns.
+func Migrations() store.MigrationSet {
+	sub, err := fs.Sub(migrationsFS, "migrations")
+	if err != nil {
+		panic(err) // the directory is embedded: this cannot fail
+	}
+	return store.MigrationSet{Name: "eligibility", FS: sub}
+}
+
+// Ops of a record.
+const (
+	OpUpsert = event.OpUpsert
+	OpDelete = event.OpDelete
+)
+
+// Record is a resident record as the resolve stage hands it over.
+type Record struct {
+	Source      string          // the source name, e.g. "residents"
+	Pseudonym   string          // the resident's pseudonym (the record's external id)
+	Op          string          // OpUpsert or OpDelete
+	ContentHash string          // sha256 hex of the canonical JSON of Facts; computed when empty
+	Facts       json.RawMessage // the resident document; nil for delete
+	SeenAt      time.Time
+}
+
+// Resident is a stored resident.
+type Resident struct {
+	Pseudonym   string
+	Source      string
+	Facts       json.RawMessage
+	ContentHash string
+	SeenAt      time.Time
+	UpdatedAt   time.Time
+}
+
+// Store reads and writes the eligibility store.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// NewStore returns the store on pool.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Apply applies a batch of records inside the caller's transaction and returns how many residents
+// it created, changed or removed. An upsert whose content hash (and source) equals the stored one
+// changes nothing, so replaying a topic leaves the store as it was. A delete removes the resident
+// only if the same source wrote it. When one batch holds several records of a resident, the last
+// one wins, as Kafka delivers one key's records in order.
+//
+// It costs at most two statements per batch, whatever its size: one upsert over unnest'ed arrays
+// and one delete. A record Apply refuses makes it fail with ErrInvalidRecord before anything is
+// written.
+func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) (int, error) {
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	last := make(map[string]int, len(recs))
+	for i := range recs {
+		if err := checkRecord(&recs[i]); err != nil {
+			return 0, err
+		}
+		last[recs[i].Pseudonym] = i
+	}
+	var up upserts
+	var delPseudonyms, delSources []string
+	for i := range recs {
+		r := &recs[i]
+		if last[r.Pseudonym] != i {
+			continue
+		}
+		if r.Op == OpDelete {
+			delPseudonyms = append(delPseudonyms, r.Pseudonym)
+			delSources = append(delSources, r.Source)
+			continue
+		}
+		up.add(r)
+	}
+	changed := 0
+	if len(up.pseudonyms) > 0 {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO eligibility_residents AS r (pseudonym, source, facts, content_hash, seen_at, updated_at)
+			SELECT u.pseudonym, u.source, u.facts::jsonb, u.content_hash, u.seen_at, now()
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+				AS u(pseudonym, source, facts, content_hash, seen_at)
+			ON CONFLICT (pseudonym) DO UPDATE SET
+				source = EXCLUDED.source, facts = EXCLUDED.facts, content_hash = EXCLUDED.content_hash,
+				seen_at = EXCLUDED.seen_at, updated_at = EXCLUDED.updated_at
+			WHERE (r.content_hash, r.source) IS DISTINCT FROM (EXCLUDED.content_hash, EXCLUDED.source)`,
+			up.pseudonyms, up.sources, up.facts, up.hashes, up.seenAt)
+		if err != nil {
+			return 0, fmt.Errorf("error upserting %d residents: %w", len(up.pseudonyms), err)
+		}
+		changed += int(tag.RowsAffected())
+	}
+	if len(delPseudonyms) > 0 {
+		tag, err := tx.Exec(ctx, `
+			DELETE FROM eligibility_residents AS r
+			USING unnest($1::text[], $2::text[]) AS d(pseudonym, source)
+			WHERE r.pseudonym = d.pseudonym AND r.source = d.source`,
+			delPseudonyms, delSources)
+		if err != nil {
+			return 0, fmt.Errorf("error deleting %d residents: %w", len(delPseudonyms), err)
+		}
+		changed += int(tag.RowsAffected())
+	}
+	return changed, nil
+}
+
+// upserts are the columns of the upsert, as arrays for unnest.
+type upserts struct {
+	pseudonyms, sources, facts, hashes []string
+	seenAt                             []time.Time
+}
+
+func (u *upserts) add(r *Record) {
+	u.pseudonyms = append(u.pseudonyms, r.Pseudonym)
+	u.sources = append(u.sources, r.Source)
+	u.facts = append(u.facts, string(r.Facts))
+	u.hashes = append(u.hashes, r.ContentHash)
+	u.seenAt = append(u.seenAt, r.SeenAt)
+}
+
+// checkRecord refuses what the table would refuse, with a reason a person can act on, and fills
+// in the defaults.
+func checkRecord(r *Record) error {
+	switch {
+	case r.Source == "":
+		return fmt.Errorf("%w: a record has no source", ErrInvalidRecord)
+	case !isPseudonym(r.Pseudonym):
+		// Never echo the value: a raw national id sent by mistake must not reach logs or dlq reasons.
+		return fmt.Errorf("%w: a record of %s has an external id that is not a pseudonym (64 lowercase hex digits, %d characters given)",
+			ErrInvalidRecord, r.Source, len(r.Pseudonym))
+	}
+	if r.SeenAt.IsZero() {
+		r.SeenAt = time.Now()
+	}
+	switch r.Op {
+	case OpDelete:
+		return nil
+	case OpUpsert, "":
+		r.Op = OpUpsert
+	default:
+		return fmt.Errorf("%w: resident %s of %s: unknown op %q", ErrInvalidRecord, r.Pseudonym, r.Source, r.Op)
+	}
+	facts := bytes.TrimSpace(r.Facts)
+	if len(facts) == 0 || facts[0] != '{' || !json.Valid(facts) {
+		return fmt.Errorf("%w: resident %s of %s: the facts are not a JSON object", ErrInvalidRecord, r.Pseudonym, r.Source)
+	}
+	if r.ContentHash == "" {
+		h, err := event.ContentHash(facts)
+		if err != nil {
+			return fmt.Errorf("%w: resident %s of %s: %w", ErrInvalidRecord, r.Pseudonym, r.Source, err)
+		}
+		r.ContentHash = h
+	}
+	return nil
+}
+
+func isPseudonym(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Count returns how many residents the store holds.
+func (s *Store) Count(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM eligibility_residents`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("error counting residents: %w", err)
+	}
+	return n, nil
+}
+
+// Get returns the resident with the pseudonym, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, pseudonym string) (Resident, error) {
+	r := Resident{Pseudonym: pseudonym}
+	var facts []byte
+	err := s.pool.QueryRow(ctx, `
+		SELECT source, facts, content_hash, seen_at, updated_at FROM eligibility_residents WHERE pseudonym = $1`,
+		pseudonym).Scan(&r.Source, &facts, &r.ContentHash, &r.SeenAt, &r.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Resident{}, fmt.Errorf("%w: %s", ErrNotFound, pseudonym)
+	}
+	if err != nil {
+		return Resident{}, fmt.Errorf("error reading resident %s: %w", pseudonym, err)
+	}
+	r.Facts = facts
+	return r, nil
+}
