@@ -3,11 +3,13 @@ package main
 import (
 	"socialhub/connectors"
 	"socialhub/connectors/csv"
+	"socialhub/connectors/residents"
 )
 
 // kinds registers every kind of source the hub knows. Add a kind here, explicitly.
 func kinds() *connectors.Registry {
 	return connectors.NewRegistry(
 		csv.Kind(),
+		residents.Kind(),
 	)
 }

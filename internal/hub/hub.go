@@ -20,6 +20,7 @@ import (
 	"socialhub/internal/catalog"
 	"socialhub/internal/changes"
 	"socialhub/internal/config"
+	"socialhub/internal/eligibility"
 	"socialhub/internal/event"
 	"socialhub/internal/metrics"
 	"socialhub/internal/pgcluster"
@@ -35,7 +36,7 @@ var Version = "dev"
 
 // Migrations lists every package's tables, in dependency order.
 func Migrations() []store.MigrationSet {
-	return []store.MigrationSet{connectors.Migrations(), catalog.Migrations(), changes.Migrations(), resolve.Migrations()}
+	return []store.MigrationSet{connectors.Migrations(), catalog.Migrations(), eligibility.Migrations(), changes.Migrations(), resolve.Migrations()}
 }
 
 // Options are what the process adds to the configuration.
@@ -157,7 +158,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait,
 	})
 	rstage := resolve.New(resolve.Options{
-		Pool: pool, Catalog: cat, Outbox: outbox, Kafka: kcfg, Topics: topics, Producer: writer,
+		Pool: pool, Catalog: cat, Eligibility: eligibility.NewStore(pool), Outbox: outbox, Kafka: kcfg, Topics: topics, Producer: writer,
 		Metrics: m, Logger: log, BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait,
 	})
 	relay := changes.NewRelay(changes.RelayOptions{
