@@ -226,6 +226,19 @@ func Coordinate(s string) any {
 	return json.Number(strconv.FormatFloat(f, 'f', -1, 64))
 }
 
+// OrganizationID is the organization id Build writes: the row's organization id, or its name
+// when the row has none.
+func OrganizationID(f Fields) string {
+	if f.OrganizationID != "" {
+		return f.OrganizationID
+	}
+	return f.OrganizationName
+}
+
+// LocationID is the location id Build writes for an organization's address: the same address of
+// the same organization is the same location from row to row and run to run.
+func LocationID(orgID, address string) string { return orgID + "/loc/" + address }
+
 // Build maps flat fields to the record document and returns it with the service's id. Nested ids
 // are derived from the row's ids, so they stay the same from one run to the next. city fills
 // address.city and state_province (DefaultCity when empty).
@@ -234,10 +247,7 @@ func Build(f Fields, city string) (json.RawMessage, string, error) {
 		city = DefaultCity
 	}
 	id := f.ID
-	orgID := f.OrganizationID
-	if orgID == "" {
-		orgID = f.OrganizationName
-	}
+	orgID := OrganizationID(f)
 	s := Service{
 		ID:          id,
 		Name:        f.ServiceName,
@@ -272,7 +282,7 @@ func Build(f Fields, city string) (json.RawMessage, string, error) {
 	if locName == "" {
 		locName = f.OrganizationName
 	}
-	locID := orgID + "/loc/" + f.Address
+	locID := LocationID(orgID, f.Address)
 	s.ServiceAtLocations = []ServiceAtLocation{{
 		ID: id + "/sal/0",
 		Location: Location{
