@@ -110,9 +110,11 @@ func (f *feed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var match []json.RawMessage
 	for _, s := range f.services {
-		m, ok := f.modified[idOf(s)]
-		if !ok {
-			m = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+		m := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+		if len(f.modified) > 0 {
+			if t, ok := f.modified[idOf(s)]; ok {
+				m = t
+			}
 		}
 		if !m.Before(since) {
 			if !f.nested && q.Get("full") != "true" {
@@ -376,9 +378,8 @@ func TestFullService(t *testing.T) {
 		require.Equal(t, tc.perService, len(reqs) > len(services), tc.mode)
 	}
 	// A feed without the full parameter: auto fetches each service that came without its nesting.
-	f, srv := newFeed(t, services)
+	f, _ := newFeed(t, services)
 	f.nested = false
-	f.set(func(f *feed) { f.paging = pagingFull })
 	noFull := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		q.Del("full")
@@ -387,7 +388,6 @@ func TestFullService(t *testing.T) {
 	})
 	srv2 := httptest.NewServer(noFull)
 	defer srv2.Close()
-	_ = srv
 	recs := readAll(t, source(t, map[string]any{"base_url": srv2.URL}, nil), nil)
 	require.Len(t, recs, len(services))
 	require.Contains(t, string(recs[5].Data), `"service_at_locations":[{`)

@@ -189,26 +189,19 @@ func (s *Source) pageURL(number, perPage int, since time.Time) string {
 	return s.opts.BaseURL + "/services?" + q.Encode()
 }
 
-// getJSON fetches rawURL and decodes its JSON body into v.
-func (s *Source) getJSON(ctx context.Context, rawURL string, v any) error {
+// get fetches rawURL and returns its body.
+func (s *Source) get(ctx context.Context, rawURL string) ([]byte, error) {
 	req, err := s.fetcher.NewRequest(ctx, http.MethodGet, rawURL)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.fetcher.Do(req)
 	if err != nil {
-		return fmt.Errorf("error fetching %s: %w", rawURL, err)
+		return nil, fmt.Errorf("error fetching %s: %w", rawURL, err)
 	}
 	defer resp.Body.Close()
-	body, err := s.fetcher.ReadBody(resp)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("%w: %s: %w; the answer begins %q", ErrNotJSON, rawURL, err, head(body))
-	}
-	return nil
+	return s.fetcher.ReadBody(resp)
 }
 
 // head is the start of a body, for an error message.
@@ -224,14 +217,14 @@ func head(b []byte) string {
 // getPage fetches one page. A feed answering a bare array is taken as its whole list on one page.
 func (s *Source) getPage(ctx context.Context, number, perPage int, since time.Time) (page, string, error) {
 	u := s.pageURL(number, perPage, since)
-	var raw json.RawMessage
-	if err := s.getJSON(ctx, u, &raw); err != nil {
+	body, err := s.get(ctx, u)
+	if err != nil {
 		return page{}, u, err
 	}
 	var p page
-	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '[' {
-		if err := json.Unmarshal(raw, &p.Contents); err != nil {
-			return page{}, u, fmt.Errorf("%w: %s: %w", ErrNotJSON, u, err)
+	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '[' {
+		if err := json.Unmarshal(body, &p.Contents); err != nil {
+			return page{}, u, fmt.Errorf("%w: %s: %w; the answer begins %q", ErrNotJSON, u, err, head(body))
 		}
 		last := true
 		if number > 1 {
@@ -240,8 +233,8 @@ func (s *Source) getPage(ctx context.Context, number, perPage int, since time.Ti
 		p.LastPage = &last
 		return p, u, nil
 	}
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return page{}, u, fmt.Errorf("%w: %s is not an HSDS page: %w; the answer begins %q", ErrNotJSON, u, err, head(raw))
+	if err := json.Unmarshal(body, &p); err != nil {
+		return page{}, u, fmt.Errorf("%w: %s is not an HSDS page: %w; the answer begins %q", ErrNotJSON, u, err, head(body))
 	}
 	if p.PageNumber != nil && *p.PageNumber != number {
 		return page{}, u, fmt.Errorf("%w: %s answered page_number %d", ErrPaging, u, *p.PageNumber)
@@ -361,9 +354,12 @@ func (s *Source) record(ctx context.Context, raw json.RawMessage) (connectors.Re
 	}
 	if s.opts.FullService == FullFetch || (s.opts.FullService == FullAuto && !svc.nested()) {
 		u := s.opts.BaseURL + "/services/" + url.PathEscape(svc.ID)
-		var body json.RawMessage
-		if err := s.getJSON(ctx, u, &body); err != nil {
+		body, err := s.get(ctx, u)
+		if err != nil {
 			return connectors.Record{}, err
+		}
+		if !json.Valid(body) {
+			return connectors.Record{}, fmt.Errorf("%w: %s: the answer begins %q", ErrNotJSON, u, head(body))
 		}
 		var full hService
 		if err := json.Unmarshal(body, &full); err != nil {

@@ -376,8 +376,7 @@ func TestNotJSON(t *testing.T) {
 
 func TestAPIIgnoringPagingIsAnError(t *testing.T) {
 	t.Parallel()
-	a, srv := newAPI(t, "none", ngoItems(3))
-	_ = a
+	_, srv := newAPI(t, "none", ngoItems(3))
 	o := options(srv, "page") // the API answers every page with the whole list
 	err := source(t, o, nil).Open(context.Background(), nil)
 	require.ErrorIs(t, err, httpjson.ErrPaging)
