@@ -50,7 +50,7 @@ func source(t testing.TB, opts map[string]any) connectors.Source {
 	return src
 }
 
-func writeFile(t *testing.T, content []byte) string {
+func writeFile(t testing.TB, content []byte) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "points.csv")
 	require.NoError(t, os.WriteFile(path, content, 0o600))
@@ -99,34 +99,72 @@ func (l *list) set(fn func(l *list)) {
 
 func TestAcceptance(t *testing.T) {
 	t.Parallel()
-	l := &list{body: header + rows}
-	srv := httptest.NewServer(l)
-	t.Cleanup(srv.Close)
+	type input struct {
+		l   *list
+		srv *httptest.Server
+	}
+	outer := t
+	inputs := &perSubtest[input]{build: func() input {
+		l := &list{body: header + rows}
+		srv := httptest.NewServer(l)
+		outer.Cleanup(srv.Close)
+		return input{l, srv}
+	}}
 	connectortest.Run(t, connectortest.Fixture{
 		New: func(t *testing.T) connectors.Source {
-			return source(t, map[string]any{"url": srv.URL, "rate_limit": -1})
+			return source(t, map[string]any{"url": inputs.get(t).srv.URL, "rate_limit": -1})
 		},
 		Want: 3,
 		Shrink: func(t *testing.T) []string {
-			l.set(func(l *list) { l.body = header + strings.SplitN(rows, "\n", 2)[0] + "\n" })
+			inputs.get(t).l.set(func(l *list) { l.body = header + strings.SplitN(rows, "\n", 2)[0] + "\n" })
 			return []string{"DSZN-2", "DSZN-3"}
 		},
-		Break: func(t *testing.T) { l.set(func(l *list) { l.status = http.StatusServiceUnavailable }) },
+		Break: func(t *testing.T) {
+			inputs.get(t).l.set(func(l *list) { l.status = http.StatusServiceUnavailable })
+		},
 	})
 }
 
 func TestAcceptanceFromPath(t *testing.T) {
 	t.Parallel()
-	path := writeFile(t, []byte(header+rows))
+	outer := t
+	paths := &perSubtest[string]{build: func() string { return writeFile(outer, []byte(header+rows)) }}
 	connectortest.Run(t, connectortest.Fixture{
-		New:  func(t *testing.T) connectors.Source { return source(t, map[string]any{"path": path}) },
+		New:  func(t *testing.T) connectors.Source { return source(t, map[string]any{"path": paths.get(t)}) },
 		Want: 3,
 		Shrink: func(t *testing.T) []string {
-			require.NoError(t, os.WriteFile(path, []byte(header+strings.SplitN(rows, "\n", 2)[0]+"\n"), 0o600))
+			require.NoError(t, os.WriteFile(paths.get(t), []byte(header+strings.SplitN(rows, "\n", 2)[0]+"\n"), 0o600))
 			return []string{"DSZN-2", "DSZN-3"}
 		},
-		Break: func(t *testing.T) { require.NoError(t, os.Remove(path)) },
+		Break: func(t *testing.T) { require.NoError(t, os.Remove(paths.get(t))) },
 	})
+}
+
+// perSubtest gives each subtest of the acceptance suite its own input, so a subtest that shrinks
+// or breaks it changes nothing another one reads, however the suite schedules them. A subtest's
+// own subtests share its input.
+type perSubtest[T any] struct {
+	mu    sync.Mutex
+	m     map[string]T
+	build func() T
+}
+
+func (p *perSubtest[T]) get(t *testing.T) T {
+	key := t.Name()
+	if parts := strings.SplitN(key, "/", 3); len(parts) >= 2 {
+		key = parts[0] + "/" + parts[1]
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]T{}
+	}
+	v, ok := p.m[key]
+	if !ok {
+		v = p.build()
+		p.m[key] = v
+	}
+	return v
 }
 
 func TestSnapshotIsTheContentHash(t *testing.T) {

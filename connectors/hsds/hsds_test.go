@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -202,24 +203,61 @@ func readAll(t testing.TB, src connectors.Source, pos connectors.Position) []con
 func TestAcceptance(t *testing.T) {
 	t.Parallel()
 	services := append(demoServices(t), json.RawMessage(`{"id":"bad-1","name":42,"status":"active"}`))
-	f, srv := newFeed(t, services)
+	type input struct {
+		f   *feed
+		srv *httptest.Server
+	}
+	outer := t
+	inputs := &perSubtest[input]{build: func() input {
+		f, srv := newFeed(outer, services)
+		return input{f, srv}
+	}}
 	connectortest.Run(t, connectortest.Fixture{
 		New: func(t *testing.T) connectors.Source {
-			return source(t, map[string]any{"base_url": srv.URL, "per_page": 7}, nil)
+			return source(t, map[string]any{"base_url": inputs.get(t).srv.URL, "per_page": 7}, nil)
 		},
 		Want:     len(services),
 		Rejected: 1,
 		Shrink: func(t *testing.T) []string {
 			var gone []string
-			f.set(func(f *feed) {
+			inputs.get(t).f.set(func(f *feed) {
 				gone = []string{idOf(f.services[3]), idOf(f.services[10])}
 				f.services = slices.Delete(slices.Clone(f.services), 10, 11)
 				f.services = slices.Delete(f.services, 3, 4)
 			})
 			return gone
 		},
-		Break: func(t *testing.T) { f.set(func(f *feed) { f.status = http.StatusServiceUnavailable }) },
+		Break: func(t *testing.T) {
+			inputs.get(t).f.set(func(f *feed) { f.status = http.StatusServiceUnavailable })
+		},
 	})
+}
+
+// perSubtest gives each subtest of the acceptance suite its own input, so a subtest that shrinks
+// or breaks it changes nothing another one reads, however the suite schedules them. A subtest's
+// own subtests share its input.
+type perSubtest[T any] struct {
+	mu    sync.Mutex
+	m     map[string]T
+	build func() T
+}
+
+func (p *perSubtest[T]) get(t *testing.T) T {
+	key := t.Name()
+	if parts := strings.SplitN(key, "/", 3); len(parts) >= 2 {
+		key = parts[0] + "/" + parts[1]
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]T{}
+	}
+	v, ok := p.m[key]
+	if !ok {
+		v = p.build()
+		p.m[key] = v
+	}
+	return v
 }
 
 func TestMapsHSDSService(t *testing.T) {
@@ -326,8 +364,28 @@ func TestUnchangedFeedReadsNothingAndChangedReadsAll(t *testing.T) {
 	// One service modified since: a new full listing, a new snapshot.
 	f.set(func(f *feed) { f.modified[idOf(services[2])] = time.Now().Add(time.Hour) })
 	changed := source(t, opts, nil)
-	require.Len(t, readAll(t, changed, all[len(all)-1].Position), len(services))
+	recs := readAll(t, changed, all[len(all)-1].Position)
+	require.Len(t, recs, len(services))
 	require.NotEqual(t, snap, changed.(connectors.Snapshotter).SnapshotID())
+
+	// One service deleted, none modified: total_items moved, so a new full listing without it.
+	f.set(func(f *feed) { f.services = slices.Delete(slices.Clone(f.services), 7, 8) })
+	shrunk := source(t, opts, nil)
+	rest := readAll(t, shrunk, recs[len(recs)-1].Position)
+	require.Len(t, rest, len(services)-1)
+	for _, r := range rest {
+		require.NotEqual(t, idOf(services[7]), r.ExternalID)
+	}
+	require.NotEmpty(t, shrunk.(connectors.Snapshotter).SnapshotID())
+
+	// The feed going down fails the run with a retriable error, whichever call meets it.
+	f.set(func(f *feed) { f.status = http.StatusServiceUnavailable })
+	broken := source(t, opts, nil)
+	err := broken.Open(context.Background(), rest[len(rest)-1].Position)
+	if err == nil {
+		_, err = broken.Read(context.Background())
+	}
+	require.ErrorIs(t, err, connectors.ErrBackoffRetry)
 }
 
 func TestIncremental(t *testing.T) {
