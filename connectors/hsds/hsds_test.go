@@ -571,3 +571,27 @@ func BenchmarkHSDSRead(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }
+
+// Whatever a feed answers, the source neither panics nor emits a record that is not JSON.
+func FuzzPage(f *testing.F) {
+	f.Add([]byte(`{"total_pages":2,"page_number":1,"contents":[{"id":"a","name":"x","organization":{"id":"o"},"service_at_locations":[{"location":{"id":"l"}}]}]}`))
+	f.Add([]byte(`[{"id":"a"},{"id":7},null,"x"]`))
+	f.Add([]byte(`{"contents":[{"id":"a","phones":[{"number":5}]}],"last_page":true}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write(body)
+		}))
+		defer srv.Close()
+		src := source(t, map[string]any{"base_url": srv.URL, "full_service": "none"}, nil)
+		ctx := context.Background()
+		require.NoError(t, src.Open(ctx, nil))
+		for range 50 {
+			r, err := src.Read(ctx)
+			if err != nil {
+				return
+			}
+			require.True(t, json.Valid(r.Data))
+			require.NotEmpty(t, r.ExternalID)
+		}
+	})
+}

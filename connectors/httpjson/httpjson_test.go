@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -470,4 +471,37 @@ func BenchmarkHTTPJSONRead(b *testing.B) {
 		n += len(readAll(b, source(b, o, nil), nil))
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+}
+
+// Whatever an API answers, with whatever Link header, the source neither panics nor emits a
+// record that is not JSON.
+func FuzzPage(f *testing.F) {
+	f.Add([]byte(`[{"uid":"a","title":"x","provider":{"name":"y"}}]`), `<?p=2>; rel="next"`)
+	f.Add([]byte(`[{"uid":{"a":1}},1,"s",null]`), `<>; rel=next, <x`)
+	f.Fuzz(func(t *testing.T, body []byte, link string) {
+		var calls atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if calls.Add(1) > 3 {
+				_, _ = io.WriteString(w, "[]")
+				return
+			}
+			w.Header().Set("Link", link)
+			_, _ = w.Write(body)
+		}))
+		defer srv.Close()
+		o := map[string]any{"url": srv.URL, "items": "", "fields": ngoFields, "pagination": map[string]any{"type": "link"}}
+		src := source(t, o, nil)
+		ctx := context.Background()
+		if err := src.Open(ctx, nil); err != nil {
+			return
+		}
+		for range 50 {
+			r, err := src.Read(ctx)
+			if err != nil {
+				return
+			}
+			require.True(t, json.Valid(r.Data))
+			require.NotEmpty(t, r.ExternalID)
+		}
+	})
 }
