@@ -3,6 +3,7 @@ module socialhub
 go 1.26.8
 
 require (
+	github.com/go-openapi/jsonpointer v1.0.2
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0

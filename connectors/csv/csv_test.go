@@ -1,16 +1,22 @@
 package csv_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -19,7 +25,10 @@ import (
 	"socialhub/connectors"
 	"socialhub/connectors/connectortest"
 	"socialhub/connectors/csv"
+	"socialhub/connectors/fetch"
 	"socialhub/internal/config"
+	"socialhub/internal/demo"
+	"socialhub/internal/pgtest"
 )
 
 const header = "Код;Код учреждения;Учреждение;ИНН;ОГРН;Услуга;Описание;Категория;Точка обслуживания;Адрес;Район;Округ;Индекс;Широта;Долгота;Телефон;Email;Сайт;Часы работы\n"
@@ -30,7 +39,7 @@ DSZN-2;ORG-1;ГБУ ТЦСО "Марьино";7723012345;1027700000001;Юрид�
 DSZN-3;ORG-2;ГКУ ЦЗН «Моя работа»;;;Пособие по безработице;;employment-benefit;;ул. Тверская, д. 1;Тверской;ЦАО;;не число;37.6;;;;круглосуточно
 `
 
-func source(t *testing.T, opts map[string]any) connectors.Source {
+func source(t testing.TB, opts map[string]any) connectors.Source {
 	t.Helper()
 	var node yaml.Node
 	b, err := yaml.Marshal(opts)
@@ -41,23 +50,199 @@ func source(t *testing.T, opts map[string]any) connectors.Source {
 	return src
 }
 
-func writeFile(t *testing.T, content []byte) string {
+func writeFile(t testing.TB, content []byte) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "points.csv")
 	require.NoError(t, os.WriteFile(path, content, 0o600))
 	return path
 }
 
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// list is a department's server publishing its CSV, which a test can change or break.
+type list struct {
+	mu       sync.Mutex
+	body     string
+	status   int
+	retry    string
+	requests int
+	auth     []string
+}
+
+func (l *list) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.requests++
+	l.auth = append(l.auth, r.Header.Get("Authorization"))
+	if l.status != 0 {
+		if l.retry != "" {
+			w.Header().Set("Retry-After", l.retry)
+		}
+		http.Error(w, "сервис недоступен", l.status)
+		return
+	}
+	sum := sha256.Sum256([]byte(l.body))
+	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	if r.Header.Get("If-None-Match") == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("ETag", etag)
+	_, _ = io.WriteString(w, l.body)
+}
+
+func (l *list) set(fn func(l *list)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fn(l)
+}
+
 func TestAcceptance(t *testing.T) {
 	t.Parallel()
-	path := writeFile(t, []byte(header+rows))
+	type input struct {
+		l   *list
+		srv *httptest.Server
+	}
+	outer := t
+	inputs := &perSubtest[input]{build: func() input {
+		l := &list{body: header + rows}
+		srv := httptest.NewServer(l)
+		outer.Cleanup(srv.Close)
+		return input{l, srv}
+	}}
 	connectortest.Run(t, connectortest.Fixture{
-		New:  func(t *testing.T) connectors.Source { return source(t, map[string]any{"path": path}) },
+		New: func(t *testing.T) connectors.Source {
+			return source(t, map[string]any{"url": inputs.get(t).srv.URL, "rate_limit": -1})
+		},
 		Want: 3,
+		Shrink: func(t *testing.T) []string {
+			inputs.get(t).l.set(func(l *list) { l.body = header + strings.SplitN(rows, "\n", 2)[0] + "\n" })
+			return []string{"DSZN-2", "DSZN-3"}
+		},
+		Break: func(t *testing.T) {
+			inputs.get(t).l.set(func(l *list) { l.status = http.StatusServiceUnavailable })
+		},
 	})
 }
 
-func readAll(t *testing.T, src connectors.Source, pos connectors.Position) []connectors.Record {
+func TestAcceptanceFromPath(t *testing.T) {
+	t.Parallel()
+	outer := t
+	paths := &perSubtest[string]{build: func() string { return writeFile(outer, []byte(header+rows)) }}
+	connectortest.Run(t, connectortest.Fixture{
+		New:  func(t *testing.T) connectors.Source { return source(t, map[string]any{"path": paths.get(t)}) },
+		Want: 3,
+		Shrink: func(t *testing.T) []string {
+			require.NoError(t, os.WriteFile(paths.get(t), []byte(header+strings.SplitN(rows, "\n", 2)[0]+"\n"), 0o600))
+			return []string{"DSZN-2", "DSZN-3"}
+		},
+		Break: func(t *testing.T) { require.NoError(t, os.Remove(paths.get(t))) },
+	})
+}
+
+// perSubtest gives each subtest of the acceptance suite its own input, so a subtest that shrinks
+// or breaks it changes nothing another one reads, however the suite schedules them. A subtest's
+// own subtests share its input.
+type perSubtest[T any] struct {
+	mu    sync.Mutex
+	m     map[string]T
+	build func() T
+}
+
+func (p *perSubtest[T]) get(t *testing.T) T {
+	key := t.Name()
+	if parts := strings.SplitN(key, "/", 3); len(parts) >= 2 {
+		key = parts[0] + "/" + parts[1]
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]T{}
+	}
+	v, ok := p.m[key]
+	if !ok {
+		v = p.build()
+		p.m[key] = v
+	}
+	return v
+}
+
+func TestSnapshotIsTheContentHash(t *testing.T) {
+	t.Parallel()
+	l := &list{body: header + rows}
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	src := source(t, map[string]any{"url": srv.URL, "rate_limit": -1})
+	recs := readAll(t, src, nil)
+	sum := sha256.Sum256([]byte(header + rows))
+	require.Equal(t, hex.EncodeToString(sum[:]), src.(connectors.Snapshotter).SnapshotID())
+
+	// Not modified: nothing read, the same snapshot.
+	again := source(t, map[string]any{"url": srv.URL, "rate_limit": -1})
+	require.Empty(t, readAll(t, again, recs[2].Position))
+	require.Equal(t, hex.EncodeToString(sum[:]), again.(connectors.Snapshotter).SnapshotID())
+}
+
+// A run cut short must fetch the content again to finish it, even though the server would say
+// «not modified» to the validators it saw.
+func TestInterruptedRunIsNotConditional(t *testing.T) {
+	t.Parallel()
+	l := &list{body: header + rows}
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	recs := readAll(t, source(t, map[string]any{"url": srv.URL, "rate_limit": -1}), nil)
+	rest := readAll(t, source(t, map[string]any{"url": srv.URL, "rate_limit": -1}), recs[0].Position)
+	require.Len(t, rest, 2)
+	require.Equal(t, "DSZN-2", rest[0].ExternalID)
+}
+
+func TestTooManyRequestsIsRetriable(t *testing.T) {
+	t.Parallel()
+	l := &list{body: header + rows, status: http.StatusTooManyRequests, retry: "17"}
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	err := source(t, map[string]any{"url": srv.URL, "rate_limit": -1}).Open(context.Background(), nil)
+	require.ErrorIs(t, err, connectors.ErrBackoffRetry)
+	require.Equal(t, 17*time.Second, fetch.RetryAfterOf(err))
+}
+
+func TestAuthAndRateLimit(t *testing.T) {
+	t.Parallel()
+	l := &list{body: header + rows}
+	srv := httptest.NewServer(l)
+	defer srv.Close()
+	env := map[string]string{"DSZN_TOKEN": "t0ken"}
+	var node yaml.Node
+	b, err := yaml.Marshal(map[string]any{"url": srv.URL, "rate_limit": 20, "auth": map[string]any{"type": "bearer", "token_env": "DSZN_TOKEN"}})
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(b, &node))
+	src, err := csv.New(config.Source{Name: "dszn", Kind: "csv", Options: *node.Content[0]}, connectors.Deps{Getenv: func(k string) string { return env[k] }})
+	require.NoError(t, err)
+	start := time.Now()
+	for range 4 {
+		require.NoError(t, src.Open(context.Background(), nil))
+		require.NoError(t, src.Close(context.Background()))
+	}
+	require.GreaterOrEqual(t, time.Since(start), 140*time.Millisecond, "four fetches at 20/s")
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	require.Equal(t, []string{"Bearer t0ken", "Bearer t0ken", "Bearer t0ken", "Bearer t0ken"}, l.auth)
+}
+
+func BenchmarkCSVRead(b *testing.B) {
+	var buf bytes.Buffer
+	_, err := demo.WriteDepartmentCSV(&buf, demo.Options{Rows: 5000})
+	require.NoError(b, err)
+	path := filepath.Join(b.TempDir(), "dszn.csv")
+	require.NoError(b, os.WriteFile(path, buf.Bytes(), 0o600))
+	n := 0
+	for b.Loop() {
+		n += len(readAll(b, source(b, map[string]any{"path": path}), nil))
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+}
+
+func readAll(t testing.TB, src connectors.Source, pos connectors.Position) []connectors.Record {
 	t.Helper()
 	ctx := context.Background()
 	require.NoError(t, src.Open(ctx, pos))

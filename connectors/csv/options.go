@@ -3,11 +3,25 @@ package csv
 import (
 	"fmt"
 	"strings"
-	"time"
 	"unicode/utf8"
+
+	"socialhub/connectors/fetch"
+	"socialhub/connectors/servicedoc"
 )
 
-// Options are the kind's options in the config file.
+// Options are the kind's options in the config file:
+//
+//	kind: csv
+//	options:
+//	  url: https://dszn.mos.ru/export/points.csv   # or path: /data/points.csv
+//	  encoding: auto          # auto | utf-8 | windows-1251
+//	  delimiter: ";"
+//	  header: true
+//	  city: Москва
+//	  columns: {id: Код, organization_name: Учреждение, service_name: Услуга, ...}
+//	  timeout: 1m             # fetch.Options, inline
+//	  rate_limit: 5
+//	  auth: {type: bearer, token_env: DSZN_TOKEN}
 type Options struct {
 	// Path is a local file; URL an http(s) address. Exactly one is set.
 	Path string `yaml:"path"`
@@ -24,35 +38,14 @@ type Options struct {
 	Columns Columns `yaml:"columns"`
 	// City fills address.city and state_province (default «Москва»).
 	City string `yaml:"city"`
-	// Timeout bounds an HTTP fetch (default 1m).
-	Timeout time.Duration `yaml:"timeout"`
+	// Fetch: timeout (default 1m), rate_limit, and auth with secrets from the environment.
+	Fetch fetch.Options `yaml:",inline"`
 }
 
-// Columns maps each field of the record document to a column.
-type Columns struct {
-	ID                 string `yaml:"id"`
-	OrganizationID     string `yaml:"organization_id"`
-	OrganizationName   string `yaml:"organization_name"`
-	INN                string `yaml:"inn"`
-	OGRN               string `yaml:"ogrn"`
-	ServiceName        string `yaml:"service_name"`
-	ServiceDescription string `yaml:"service_description"`
-	Category           string `yaml:"category"`
-	LocationName       string `yaml:"location_name"`
-	Address            string `yaml:"address"`
-	District           string `yaml:"district"`
-	Okrug              string `yaml:"okrug"`
-	PostalCode         string `yaml:"postal_code"`
-	Latitude           string `yaml:"latitude"`
-	Longitude          string `yaml:"longitude"`
-	Phone              string `yaml:"phone"`
-	Email              string `yaml:"email"`
-	Website            string `yaml:"website"` // the service's page
-	Hours              string `yaml:"hours"`
-	// OrganizationWebsite is the organization's own site; unmapped by default, because a
-	// department's list gives each service's page, not its provider's.
-	OrganizationWebsite string `yaml:"organization_website"`
-}
+// Columns maps each field of the record document to a column. Its fields are those of
+// servicedoc.Fields, holding column names instead of values; organization_website is unmapped by
+// default, because a department's list gives each service's page, not its provider's.
+type Columns = servicedoc.Fields
 
 // DefaultColumns is the layout of the city's department service-point export (and of the demo
 // generator's file).
@@ -66,7 +59,7 @@ var DefaultColumns = Columns{
 
 func (o *Options) setDefaults() {
 	if o.Encoding == "" {
-		o.Encoding = "auto"
+		o.Encoding = fetch.EncodingAuto
 	}
 	if o.Delimiter == "" {
 		o.Delimiter = ";"
@@ -79,14 +72,11 @@ func (o *Options) setDefaults() {
 		o.Columns = DefaultColumns
 	}
 	if o.City == "" {
-		o.City = "Москва"
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = time.Minute
+		o.City = servicedoc.DefaultCity
 	}
 }
 
-func (o *Options) validate() error {
+func (o *Options) validate(getenv func(string) string) error {
 	var problems []string
 	if (o.Path == "") == (o.URL == "") {
 		problems = append(problems, "exactly one of path and url must be set")
@@ -94,10 +84,8 @@ func (o *Options) validate() error {
 	if o.URL != "" && !strings.HasPrefix(o.URL, "http://") && !strings.HasPrefix(o.URL, "https://") {
 		problems = append(problems, fmt.Sprintf("url must be http:// or https://, got %q", o.URL))
 	}
-	switch strings.ToLower(o.Encoding) {
-	case "auto", "utf-8", "utf8", "windows-1251", "cp1251":
-	default:
-		problems = append(problems, fmt.Sprintf("encoding must be auto, utf-8 or windows-1251, got %q", o.Encoding))
+	if err := fetch.CheckEncoding(o.Encoding); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if utf8.RuneCountInString(o.Delimiter) != 1 {
 		problems = append(problems, fmt.Sprintf("delimiter must be one character, got %q", o.Delimiter))
@@ -107,6 +95,9 @@ func (o *Options) validate() error {
 	}
 	if o.Columns.ServiceName == "" || o.Columns.OrganizationName == "" {
 		problems = append(problems, "columns.service_name and columns.organization_name are required")
+	}
+	if err := o.Fetch.Validate(getenv); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%s", strings.Join(problems, "; "))

@@ -10,15 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
-	"golang.org/x/text/encoding/charmap"
-
 	"socialhub/connectors"
+	"socialhub/connectors/fetch"
+	"socialhub/connectors/servicedoc"
 	"socialhub/internal/config"
 	"socialhub/internal/event"
 	"socialhub/schemas"
@@ -26,9 +24,6 @@ import (
 
 // KindName is the name of this kind in the config.
 const KindName = "csv"
-
-// maxFileBytes bounds what one run reads into memory.
-const maxFileBytes = 1 << 30
 
 // Kind returns the kind for the registry.
 func Kind() connectors.Kind {
@@ -41,25 +36,42 @@ func Kind() connectors.Kind {
 
 // position is this kind's cursor: which content it was reading and how many data rows of it are
 // durable downstream. A changed file (other hash) starts again from its first row; replaying rows
-// is harmless because every later stage is idempotent.
+// is harmless because every later stage is idempotent. Complete marks the position after the last
+// row: only then does the next run ask the server "changed since?" — a run cut short must fetch
+// the same content again to finish it, whatever the server's validators say.
 type position struct {
 	SHA256       string `json:"sha256"`
 	Row          int    `json:"row"`
 	ETag         string `json:"etag,omitempty"`
 	LastModified string `json:"last_modified,omitempty"`
+	Complete     bool   `json:"complete,omitempty"`
 }
 
-// Source reads one CSV file per run.
+// column is one mapped field and the index of its column.
+type column struct {
+	field string
+	index int
+}
+
+// Source reads one CSV file per run. It is a connectors.Snapshotter: the file is the department's
+// whole list, so a record missing from a newer file is gone.
 type Source struct {
-	name   string
-	opts   Options
-	client *http.Client
+	name    string
+	opts    Options
+	fetcher *fetch.Fetcher
 
-	pos    position
-	reader *stdcsv.Reader
-	index  map[string]int
-	done   bool
+	pos     position
+	reader  *stdcsv.Reader
+	columns []column
+	// next is the row after the one Read returns last (a copy), so the position of the last row
+	// can say it is complete; nextErr is the error reading it.
+	next    []string
+	nextRow int
+	nextErr error
+	done    bool
 }
+
+var _ connectors.Snapshotter = (*Source)(nil)
 
 // New builds a csv source from its config.
 func New(cfg config.Source, deps connectors.Deps) (connectors.Source, error) {
@@ -68,10 +80,10 @@ func New(cfg config.Source, deps connectors.Deps) (connectors.Source, error) {
 		return nil, fmt.Errorf("%w: %w", connectors.ErrBadOptions, err)
 	}
 	opts.setDefaults()
-	if err := opts.validate(); err != nil {
+	if err := opts.validate(deps.Env()); err != nil {
 		return nil, fmt.Errorf("%w: sources[%s].options: %w", connectors.ErrBadOptions, cfg.Name, err)
 	}
-	return &Source{name: cfg.Name, opts: opts, client: &http.Client{Timeout: opts.Timeout}}, nil
+	return &Source{name: cfg.Name, opts: opts, fetcher: fetch.New(opts.Fetch, deps.Env())}, nil
 }
 
 // Open fetches the file and positions the reader after the rows already durable.
@@ -82,19 +94,24 @@ func (s *Source) Open(ctx context.Context, pos connectors.Position) error {
 			return fmt.Errorf("error reading saved position %q: %w", pos, err)
 		}
 	}
-	raw, meta, notModified, err := s.fetch(ctx, prev)
-	if err != nil {
-		return err
+	var validators fetch.Validators
+	if prev.Complete {
+		validators = fetch.Validators{ETag: prev.ETag, LastModified: prev.LastModified}
 	}
-	if notModified {
+	f, err := s.fetcher.ReadFile(ctx, s.opts.Path, s.opts.URL, validators)
+	if err != nil {
+		return fmt.Errorf("error fetching the list of %s: %w", s.name, err)
+	}
+	if f.NotModified {
+		// The list read to its end last time is still the list: the same snapshot, nothing new.
 		s.pos, s.done = prev, true
 		return nil
 	}
-	sum := sha256.Sum256(raw)
-	s.pos = position{SHA256: hex.EncodeToString(sum[:]), ETag: meta.etag, LastModified: meta.lastModified}
-	text, err := s.decode(raw)
+	sum := sha256.Sum256(f.Body)
+	s.pos = position{SHA256: hex.EncodeToString(sum[:]), ETag: f.Validators.ETag, LastModified: f.Validators.LastModified}
+	text, err := fetch.DecodeText(f.Body, s.opts.Encoding)
 	if err != nil {
-		return err
+		return fmt.Errorf("error decoding the list of %s: %w", s.name, err)
 	}
 	r := stdcsv.NewReader(bytes.NewReader(text))
 	r.Comma, _ = utf8.DecodeRuneInString(s.opts.Delimiter)
@@ -104,6 +121,9 @@ func (s *Source) Open(ctx context.Context, pos connectors.Position) error {
 	s.reader = r
 	if err := s.readHeader(); err != nil {
 		return err
+	}
+	if s.done {
+		return nil
 	}
 	if prev.SHA256 == s.pos.SHA256 {
 		// Same content: skip what earlier runs made durable.
@@ -117,128 +137,78 @@ func (s *Source) Open(ctx context.Context, pos connectors.Position) error {
 			s.pos.Row++
 		}
 	}
+	s.nextRow = s.pos.Row
+	s.advance()
 	return nil
 }
 
-type fetchMeta struct{ etag, lastModified string }
-
-func (s *Source) fetch(ctx context.Context, prev position) ([]byte, fetchMeta, bool, error) {
-	if s.opts.Path != "" {
-		f, err := os.Open(s.opts.Path)
-		if err != nil {
-			return nil, fetchMeta{}, false, fmt.Errorf("error opening %s: %w", s.opts.Path, err)
-		}
-		defer f.Close()
-		b, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
-		if err != nil {
-			return nil, fetchMeta{}, false, fmt.Errorf("error reading %s: %w", s.opts.Path, err)
-		}
-		if len(b) > maxFileBytes {
-			return nil, fetchMeta{}, false, fmt.Errorf("file %s is larger than %d bytes", s.opts.Path, maxFileBytes)
-		}
-		return b, fetchMeta{}, false, nil
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.opts.URL, nil)
-	if err != nil {
-		return nil, fetchMeta{}, false, fmt.Errorf("error building request for %s: %w", s.opts.URL, err)
-	}
-	// Only ask "has it changed?" once the previous content was read to its end.
-	if prev.ETag != "" {
-		req.Header.Set("If-None-Match", prev.ETag)
-	}
-	if prev.LastModified != "" {
-		req.Header.Set("If-Modified-Since", prev.LastModified)
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, fetchMeta{}, false, fmt.Errorf("%w: error fetching %s: %w", connectors.ErrBackoffRetry, s.opts.URL, err)
-	}
-	defer resp.Body.Close()
-	meta := fetchMeta{etag: resp.Header.Get("ETag"), lastModified: resp.Header.Get("Last-Modified")}
-	switch {
-	case resp.StatusCode == http.StatusNotModified:
-		return nil, meta, true, nil
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return nil, meta, false, fmt.Errorf("%w: %s answered %s", connectors.ErrBackoffRetry, s.opts.URL, resp.Status)
-	case resp.StatusCode != http.StatusOK:
-		return nil, meta, false, fmt.Errorf("%s answered %s", s.opts.URL, resp.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxFileBytes+1))
-	if err != nil {
-		return nil, meta, false, fmt.Errorf("%w: error reading %s: %w", connectors.ErrBackoffRetry, s.opts.URL, err)
-	}
-	if len(b) > maxFileBytes {
-		return nil, meta, false, fmt.Errorf("%s is larger than %d bytes", s.opts.URL, maxFileBytes)
-	}
-	return b, meta, false, nil
-}
-
-func (s *Source) decode(raw []byte) ([]byte, error) {
-	enc := strings.ToLower(s.opts.Encoding)
-	raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf"))
-	if enc == "auto" {
-		enc = "utf-8"
-		if !utf8.Valid(raw) {
-			enc = "windows-1251"
-		}
-	}
-	switch enc {
-	case "windows-1251", "cp1251":
-		b, err := charmap.Windows1251.NewDecoder().Bytes(raw)
-		if err != nil {
-			return nil, fmt.Errorf("error decoding Windows-1251: %w", err)
-		}
-		return b, nil
-	default:
-		if !utf8.Valid(raw) {
-			return nil, fmt.Errorf("file is not valid UTF-8 (set encoding: windows-1251 if it is a Windows export)")
-		}
-		return raw, nil
-	}
-}
+// SnapshotID names the content being read: a department's list is the whole list, so the hash of
+// the file is the snapshot. A 304 answer keeps the previous content's id.
+func (s *Source) SnapshotID() string { return s.pos.SHA256 }
 
 func (s *Source) readHeader() error {
-	s.index = make(map[string]int)
+	index := make(map[string]int)
+	names := servicedoc.Names()
 	if !*s.opts.Header {
 		for i := 1; i <= 200; i++ {
-			s.index[strconv.Itoa(i)] = i - 1
+			index[strconv.Itoa(i)] = i - 1
 		}
-		return nil
-	}
-	header, err := s.reader.Read()
-	if errors.Is(err, io.EOF) {
-		s.done = true
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("error reading header: %w", err)
-	}
-	for i, h := range header {
-		s.index[strings.TrimSpace(h)] = i
-	}
-	var missing []string
-	c := s.opts.Columns
-	for _, m := range []struct{ field, col string }{
-		{"id", c.ID}, {"organization_id", c.OrganizationID}, {"organization_name", c.OrganizationName},
-		{"inn", c.INN}, {"ogrn", c.OGRN}, {"service_name", c.ServiceName},
-		{"service_description", c.ServiceDescription}, {"category", c.Category},
-		{"location_name", c.LocationName}, {"address", c.Address}, {"district", c.District},
-		{"okrug", c.Okrug}, {"postal_code", c.PostalCode}, {"latitude", c.Latitude},
-		{"longitude", c.Longitude}, {"phone", c.Phone}, {"email", c.Email}, {"website", c.Website},
-		{"hours", c.Hours}, {"organization_website", c.OrganizationWebsite},
-	} {
-		if m.col == "" {
-			continue
+	} else {
+		header, err := s.reader.Read()
+		if errors.Is(err, io.EOF) {
+			s.done = true
+			return nil
 		}
-		if _, ok := s.index[m.col]; !ok {
-			missing = append(missing, fmt.Sprintf("columns.%s = %q", m.field, m.col))
+		if err != nil {
+			return fmt.Errorf("error reading header: %w", err)
+		}
+		for i, h := range header {
+			index[strings.TrimSpace(h)] = i
+		}
+		var missing []string
+		for _, name := range names {
+			col := *s.opts.Columns.Field(name)
+			if col == "" {
+				continue
+			}
+			if _, ok := index[col]; !ok {
+				missing = append(missing, fmt.Sprintf("columns.%s = %q", name, col))
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%w: the file has no column for %s; its header is: %s",
+				connectors.ErrBadOptions, strings.Join(missing, ", "), strings.Join(header, " | "))
 		}
 	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: the file has no column for %s; its header is: %s",
-			connectors.ErrBadOptions, strings.Join(missing, ", "), strings.Join(header, " | "))
+	s.columns = s.columns[:0]
+	for _, name := range names {
+		if i, ok := index[*s.opts.Columns.Field(name)]; ok {
+			s.columns = append(s.columns, column{field: name, index: i})
+		}
 	}
 	return nil
+}
+
+// advance reads ahead to the next row that is not blank.
+func (s *Source) advance() {
+	s.next = s.next[:0]
+	for {
+		cells, err := s.reader.Read()
+		if errors.Is(err, io.EOF) {
+			s.next = nil
+			return
+		}
+		if err != nil {
+			s.next, s.nextErr = nil, fmt.Errorf("error reading row %d: %w", s.nextRow+1, err)
+			return
+		}
+		s.nextRow++
+		if blank(cells) {
+			continue
+		}
+		s.next = append(s.next[:0], cells...)
+		return
+	}
 }
 
 // Read returns the next row as a record.
@@ -249,33 +219,35 @@ func (s *Source) Read(ctx context.Context) (connectors.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return connectors.Record{}, err
 	}
-	for {
-		cells, err := s.reader.Read()
-		if errors.Is(err, io.EOF) {
-			s.done = true
-			return connectors.Record{}, connectors.ErrEndOfInput
+	if s.next == nil {
+		if s.nextErr != nil {
+			return connectors.Record{}, s.nextErr
 		}
-		if err != nil {
-			return connectors.Record{}, fmt.Errorf("error reading row %d: %w", s.pos.Row+1, err)
-		}
-		s.pos.Row++
-		if blank(cells) {
-			continue
-		}
-		doc, id, err := buildDocument(row{cells: cells, index: s.index}, s.opts.Columns, s.opts.City)
-		if err != nil {
-			return connectors.Record{}, fmt.Errorf("error encoding row %d: %w", s.pos.Row, err)
-		}
-		if id == "" {
-			// Keep the row (the validator rejects it for its missing id) under a key that says where it was.
-			id = "row-" + strconv.Itoa(s.pos.Row)
-		}
-		pos, err := json.Marshal(s.pos)
-		if err != nil {
-			return connectors.Record{}, err
-		}
-		return connectors.Record{ExternalID: id, EntityType: schemas.EntityService, Op: event.OpUpsert, Data: doc, Position: pos}, nil
+		s.done = true
+		return connectors.Record{}, connectors.ErrEndOfInput
 	}
+	var f servicedoc.Fields
+	for _, c := range s.columns {
+		if c.index < len(s.next) {
+			*f.Field(c.field) = strings.TrimSpace(s.next[c.index])
+		}
+	}
+	s.pos.Row = s.nextRow
+	s.advance()
+	s.pos.Complete = s.next == nil && s.nextErr == nil
+	doc, id, err := servicedoc.Build(f, s.opts.City)
+	if err != nil {
+		return connectors.Record{}, fmt.Errorf("error encoding row %d: %w", s.pos.Row, err)
+	}
+	if id == "" {
+		// Keep the row (the validator rejects it for its missing id) under a key that says where it was.
+		id = "row-" + strconv.Itoa(s.pos.Row)
+	}
+	pos, err := json.Marshal(s.pos)
+	if err != nil {
+		return connectors.Record{}, err
+	}
+	return connectors.Record{ExternalID: id, EntityType: schemas.EntityService, Op: event.OpUpsert, Data: doc, Position: pos}, nil
 }
 
 func blank(cells []string) bool {
@@ -292,6 +264,6 @@ func (s *Source) Ack(context.Context, connectors.Position) error { return nil }
 
 // Close releases the file's contents.
 func (s *Source) Close(context.Context) error {
-	s.reader = nil
+	s.reader, s.next = nil, nil
 	return nil
 }
