@@ -134,6 +134,16 @@ func (c *Checkpoints) staleKeys(ctx context.Context, source, snapshot string, li
 	return ids, types, rows.Err()
 }
 
+// emptySnapshot tells whether a snapshot listed no record at all.
+func (c *Checkpoints) emptySnapshot(ctx context.Context, source, snapshot string) (bool, error) {
+	var listed bool
+	err := c.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM connector_snapshot_keys WHERE source = $1 AND snapshot = $2)`, source, snapshot).Scan(&listed)
+	if err != nil {
+		return false, fmt.Errorf("error reading the snapshot of %s: %w", source, err)
+	}
+	return !listed, nil
+}
+
 // forgetKeys removes keys whose deletes Kafka acknowledged, with the run's counts, in one
 // transaction.
 func (c *Checkpoints) forgetKeys(ctx context.Context, source string, ids []string, runID int64, n RunCounts) error {

@@ -276,7 +276,15 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source, ro RunOptions) 
 		return res, err
 	}
 	if snapshot != "" {
-		if err := r.deleteGone(ctx, cfg.Name, snapshot, runID, &res); err != nil {
+		empty, err := r.opts.Checkpoints.emptySnapshot(ctx, cfg.Name, snapshot)
+		if err != nil {
+			return res, err
+		}
+		if empty {
+			// An empty list is far more often a broken export than a city without services:
+			// it deletes nothing, and says so.
+			log.Warn("the source's list is empty; nothing is deleted (check the source, then run it with --full)")
+		} else if err := r.deleteGone(ctx, cfg.Name, snapshot, runID, &res); err != nil {
 			return res, err
 		}
 	}

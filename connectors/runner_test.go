@@ -344,3 +344,25 @@ func (s *bigSource) Read(context.Context) (connectors.Record, error) {
 }
 func (s *bigSource) Ack(context.Context, connectors.Position) error { return nil }
 func (s *bigSource) Close(context.Context) error                    { return nil }
+
+func TestEmptySnapshotDeletesNothing(t *testing.T) {
+	t.Parallel()
+	l := newList(4)
+	b := setup(t, kindOf("list", func() connectors.Source { return l.source() }))
+	src := config.Source{Name: "dept", Kind: "list"}
+	_, err := b.runner.Run(context.Background(), src, connectors.RunOptions{})
+	require.NoError(t, err)
+	l.mu.Lock()
+	l.ids = nil // the export came back empty
+	l.mu.Unlock()
+	res, err := b.runner.Run(context.Background(), src, connectors.RunOptions{})
+	require.NoError(t, err)
+	require.Zero(t, res.Deleted)
+	// When the list comes back, nothing was lost and nothing needs re-creating.
+	l.mu.Lock()
+	l.ids = []string{"rec-00", "rec-01", "rec-02"}
+	l.mu.Unlock()
+	res, err = b.runner.Run(context.Background(), src, connectors.RunOptions{})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), res.Deleted, "rec-03 is gone from the real list")
+}

@@ -3,6 +3,8 @@ package main
 import (
 	"socialhub/connectors"
 	"socialhub/connectors/csv"
+	"socialhub/connectors/hsds"
+	"socialhub/connectors/httpjson"
 	"socialhub/connectors/residents"
 )
 
@@ -10,6 +12,8 @@ import (
 func kinds() *connectors.Registry {
 	return connectors.NewRegistry(
 		csv.Kind(),
+		hsds.Kind(),
+		httpjson.Kind(),
 		residents.Kind(),
 	)
 }
