@@ -83,6 +83,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	return hub.Run(ctx, cfg, hub.Options{
 		Logger:   log,
 		Registry: kinds(),
+		Getenv:   getenv,
 		Started: func(a hub.Addrs) {
 			fmt.Fprintf(stdout, "socialhub %s\n  API:   http://%s/\n  Kafka: %v\n", version(), a.HTTP, a.Kafka)
 		},

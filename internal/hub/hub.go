@@ -43,6 +43,8 @@ func Migrations() []store.MigrationSet {
 type Options struct {
 	Logger   *slog.Logger
 	Registry *connectors.Registry
+	// Getenv reads the secrets sources name (os.Getenv when nil).
+	Getenv func(string) string
 	// Started, when set, is called once the API serves, with the addresses in use.
 	Started func(Addrs)
 }
@@ -116,13 +118,27 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		return err
 	}
 
+	// Listen before the sources are built: the demo feed's URL is the API's own address.
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("error listening on %s: %w", cfg.HTTP.Addr, err)
+	}
+	defer ln.Close()
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
 	sources := cfg.Sources
+	var demoFeed http.Handler
 	if cfg.Demo {
-		demo, err := ensureDemo(cfg.DataDir, log)
+		d, err := setupDemo(ctx, cfg.DataDir, dbURL, ln.Addr().String(), getenv, log)
 		if err != nil {
-			return err
+			return fmt.Errorf("error setting up the demo: %w", err)
 		}
-		sources = withSource(sources, demo)
+		for _, s := range d.sources {
+			sources = withSource(sources, s)
+		}
+		getenv, demoFeed = d.getenv, d.feed
 	}
 
 	validator, err := schemas.NewValidator()
@@ -150,7 +166,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 	runner := connectors.NewRunner(connectors.RunnerOptions{
 		Registry: registry, Checkpoints: checkpoints, Producer: writer, Topics: topics,
-		Metrics: m, Logger: log, Deps: connectors.Deps{Logger: log, DataDir: cfg.DataDir},
+		Metrics: m, Logger: log, Deps: connectors.Deps{Logger: log, DataDir: cfg.DataDir, Getenv: getenv},
 		BatchSize: cfg.Pipeline.BatchSize, MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
 	})
 	vstage := validate.New(validate.Options{
@@ -172,9 +188,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		Ready:   func(ctx context.Context) error { return ready(ctx, pool, kcfg, topics) },
 		Sources: sourceStatus{sched: sched, checkpoints: checkpoints}, AdminToken: cfg.HTTP.AdminToken,
 	})
-	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
-	if err != nil {
-		return fmt.Errorf("error listening on %s: %w", cfg.HTTP.Addr, err)
+	if demoFeed != nil {
+		apiServer.Handle("GET "+DemoFeedPath+"/", http.StripPrefix(DemoFeedPath, demoFeed))
 	}
 	srv := &http.Server{Handler: apiServer, ReadHeaderTimeout: 10 * time.Second}
 

@@ -1,0 +1,101 @@
+package hub_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"socialhub/connectors"
+	"socialhub/connectors/csv"
+	"socialhub/connectors/hsds"
+	"socialhub/connectors/residents"
+	"socialhub/internal/api"
+	"socialhub/internal/config"
+	"socialhub/internal/eligibility"
+	"socialhub/internal/event"
+	"socialhub/internal/hub"
+	"socialhub/internal/kafkatest"
+	"socialhub/internal/pgtest"
+)
+
+// TestDemoRunsEverySource is `make run`'s promise: with --demo the hub loads a department list, a
+// residents' registry table and a department HSDS feed, and reports every demo source with its
+// counts.
+func TestDemoRunsEverySource(t *testing.T) {
+	db := pgtest.NewDB(t, hub.Migrations()...)
+	t.Cleanup(func() {
+		// The demo's registry database lives beside the test's database.
+		conn, err := pgx.Connect(context.Background(), db.URL)
+		if err == nil {
+			_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{db.Name + "_demo_registry"}.Sanitize()+" WITH (FORCE)")
+			_ = conn.Close(context.Background())
+		}
+	})
+	kc := kafkatest.New(t, 2)
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.DatabaseURL = db.URL
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Kafka.Brokers = kc.Config.Brokers
+	cfg.Kafka.TopicPrefix = event.DefaultPrefix
+	cfg.Demo = true
+	require.NoError(t, cfg.Validate())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan hub.Addrs, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- hub.Run(ctx, cfg, hub.Options{
+			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Registry: connectors.NewRegistry(csv.Kind(), hsds.Kind(), residents.Kind()),
+			Getenv:   func(string) string { return "" }, // no key: the demo makes its own
+			Started:  func(a hub.Addrs) { started <- a },
+		})
+	}()
+	var addrs hub.Addrs
+	select {
+	case addrs = <-started:
+	case err := <-done:
+		require.FailNow(t, "hub stopped before serving", "%v", err)
+	case <-time.After(90 * time.Second):
+		require.FailNow(t, "hub did not start")
+	}
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+
+	var status struct {
+		Sources []api.SourceStatus `json:"sources"`
+	}
+	want := map[string]int64{hub.DemoSourceName: 246, hub.DemoResidentsSource: 20000, hub.DemoFeedSource: 36}
+	require.Eventually(t, func() bool {
+		if getJSON(t, addrs.HTTP, "/v1/sources", &status) != http.StatusOK || len(status.Sources) != len(want) {
+			return false
+		}
+		for _, s := range status.Sources {
+			if s.LastRun == nil || s.LastRun.Status != connectors.RunOK || s.LastRun.Read != want[s.Name] {
+				return false
+			}
+		}
+		return true
+	}, 90*time.Second, 100*time.Millisecond, "every demo source completes its first run: %+v", &status)
+
+	// Residents land in the eligibility store under pseudonyms; the feed's services in the catalog.
+	store := eligibility.NewStore(db.Pool)
+	require.Eventually(t, func() bool {
+		n, err := store.Count(context.Background())
+		return err == nil && n == 20000
+	}, 60*time.Second, 100*time.Millisecond)
+	var list page
+	require.Eventually(t, func() bool {
+		// 240 valid department rows and 34 valid feed services.
+		return getJSON(t, addrs.HTTP, "/services?per_page=1", &list) == http.StatusOK && list.TotalItems == 240+34
+	}, 60*time.Second, 100*time.Millisecond)
+}
