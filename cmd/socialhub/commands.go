@@ -136,6 +136,9 @@ func database(ctx context.Context, cfg config.Config) (string, func(), error) {
 }
 
 func cmdDemo(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "generate" {
+		return cmdDemoGenerate(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("socialhub demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("out", "", "file to write (default: standard output)")

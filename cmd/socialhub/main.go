@@ -42,6 +42,7 @@ Usage:
   socialhub run [flags]        run everything in one process on embedded defaults
   socialhub migrate [flags]    apply the database migrations and exit
   socialhub demo [flags]       write the demo department file (CSV) to stdout or a file
+  socialhub demo generate      write every demo source's data into a directory (see -h)
   socialhub sources [list|run] list the sources and their runs; run one now (see -h)
   socialhub version            print the version
 
