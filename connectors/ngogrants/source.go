@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -157,17 +158,24 @@ func (s *Source) readHeader() error {
 		}
 		return nil
 	}
-	for {
-		header, err := s.rows.next()
+	// Lists often open with a title and a blank line above the table: the header is the first row
+	// that names the required columns, among the first few.
+	var first []string
+	for tries := 0; tries < maxTitleRows; {
+		cells, err := s.rows.next()
 		if errors.Is(err, io.EOF) {
-			s.eof = true
-			return nil
+			break
 		}
 		if err != nil {
 			return fmt.Errorf("error reading the header: %w", err)
 		}
-		if blank(header) {
-			continue // a title row left empty above the table
+		if blank(cells) {
+			continue
+		}
+		tries++
+		header := slices.Clone(cells)
+		if first == nil {
+			first = header
 		}
 		byName := map[string]int{}
 		for i, h := range header {
@@ -177,6 +185,7 @@ func (s *Source) readHeader() error {
 			}
 		}
 		var missing []string
+		required := 0
 		for i, f := range fields {
 			s.index[i] = -1
 			if f.column == "" {
@@ -187,18 +196,38 @@ func (s *Source) readHeader() error {
 				missing = append(missing, fmt.Sprintf("columns.%s = %q", f.name, f.column))
 				continue
 			}
+			if i == fApplicationNumber || i == fINN || i == fName {
+				required++
+			}
 			s.index[i] = col
 		}
+		if required < 3 {
+			continue // a title row
+		}
 		if len(missing) > 0 {
-			shown := make([]string, len(header))
-			for i, h := range header {
-				shown[i] = clean(h)
-			}
 			return fmt.Errorf("%w: the list has no column for %s; its header is: %s",
-				connectors.ErrBadOptions, strings.Join(missing, ", "), strings.Join(shown, " | "))
+				connectors.ErrBadOptions, strings.Join(missing, ", "), showRow(header))
 		}
 		return nil
 	}
+	if first == nil {
+		s.eof = true // an empty list
+		return nil
+	}
+	c := s.opts.Columns
+	return fmt.Errorf("%w: no header row names columns.application_number = %q, columns.inn = %q and columns.organization_name = %q; the first row is: %s",
+		connectors.ErrBadOptions, c.ApplicationNumber, c.INN, c.OrganizationName, showRow(first))
+}
+
+// maxTitleRows bounds how many non-blank rows are searched for the header.
+const maxTitleRows = 10
+
+func showRow(cells []string) string {
+	shown := make([]string, len(cells))
+	for i, h := range cells {
+		shown[i] = clean(h)
+	}
+	return strings.Join(shown, " | ")
 }
 
 // headerKey compares column names without case, quotes' HTML entities, line breaks or extra spaces.
