@@ -4,7 +4,8 @@
 // embedded in the binary; FS serves the files as they are.
 //
 // The record document that flows through the hub is an HSDS service with its organization and its
-// service_at_locations nested (entity "service"). Validator checks documents against the profile;
+// service_at_locations nested (entity "service"). Grant lists send an HSDS organization with its
+// identifiers and the grants it received in funding (entity "organization"). Validator checks documents against the profile;
 // a schema's $id (SchemaID) is what an event's dataschema names.
 //
 // The profile follows HSDS 3.0 by the Open Referral project (CC BY-SA 4.0): field names and

@@ -23,7 +23,7 @@ const baseURL = "https://socialhub.city/schemas/hsds-3.0/"
 var profileFiles = []string{
 	"service.json", "organization.json", "location.json", "service_at_location.json", "address.json",
 	"phone.json", "schedule.json", "attribute.json", "taxonomy_term.json", "organization_identifier.json",
-	"metadata.json", "resident.json",
+	"metadata.json", "resident.json", "funding.json",
 }
 
 // entities are the names Validate accepts.

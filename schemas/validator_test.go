@@ -187,6 +187,15 @@ func TestValidateOtherEntities(t *testing.T) {
 		{schemas.EntityOrganization, `{"id": "o1", "name": "АНО \"Помощь\""}`, ""},
 		{schemas.EntityOrganization, `{"id": "o1"}`, "name"},
 		{schemas.EntityOrganization, `{"id": "o1", "name": "x", "email": "x"}`, "email"},
+		{schemas.EntityOrganization, `{"id": "inn-7707083893", "name": "АНО \"Помощь\"", "funding": [{"id": "24-1-000001", "amount": "2000000.00", "currency": "RUB", "start_date": "2024-03-01"}]}`, ""},
+		{schemas.EntityOrganization, `{"id": "o1", "name": "x", "funding": [{"amount": "1.00"}]}`, "funding.0.id"},
+		{schemas.EntityOrganization, `{"id": "o1", "name": "x", "funding": [{"id": "f", "amount": "2 000 000,00"}]}`, "funding.0.amount"},
+		{schemas.EntityOrganization, `{"id": "o1", "name": "x", "funding": [{"id": "f", "amount": 2000000}]}`, "funding.0.amount"},
+		{schemas.EntityOrganization, `{"id": "o1", "name": "x", "funding": [{"id": "f", "amount": "2000000.5"}]}`, "funding.0.amount"},
+		{schemas.EntityOrganization, `{"id": "o1", "name": "x", "funding": [{"id": "f", "currency": "USD"}]}`, "funding.0.currency"},
+		{schemas.EntityOrganization, `{"id": "o1", "name": "x", "funding": [{"id": "f", "start_date": "01.03.2024"}]}`, "funding.0.start_date"},
+		{schemas.EntityOrganization, `{"id": "o1", "name": "x", "funding": {"id": "f"}}`, "funding"},
+		{schemas.EntityOrganization, `{"id": "o1", "name": "x", "organization_identifiers": [{"id": "i", "identifier_scheme": "INN", "identifier_type": "ИНН", "identifier": "77070838"}]}`, "organization_identifiers.0.identifier"},
 		{schemas.EntityLocation, `{"id": "l1", "location_type": "virtual", "name": "Онлайн"}`, ""},
 		{schemas.EntityLocation, `{"id": "l1", "name": "Онлайн"}`, "location_type"},
 		{schemas.EntityLocation, `{"id": "l1", "location_type": "virtual", "name": "Онлайн", "url": "zoom"}`, "url"},
@@ -267,7 +276,7 @@ func TestSchemaFiles(t *testing.T) {
 	t.Parallel()
 	for _, entity := range []string{schemas.EntityService, schemas.EntityOrganization, schemas.EntityLocation,
 		schemas.EntityServiceAtLocation, "address", "phone", "schedule", "attribute", "taxonomy_term",
-		"organization_identifier", "metadata", schemas.EntityResident} {
+		"organization_identifier", "metadata", schemas.EntityResident, "funding"} {
 		id := schemas.SchemaID(entity)
 		require.Equal(t, "https://socialhub.city/schemas/hsds-3.0/"+entity+".json", id)
 		b, err := fs.ReadFile(schemas.FS(), entity+".json")

@@ -29,6 +29,8 @@ func cmdDemoGenerate(args []string, stdout, stderr io.Writer) error {
 			"  department.csv          the department's service-point list (csv kind)\n"+
 			"  residents.csv, .jsonl   a full snapshot of the residents' registry (residents kind, mode snapshot)\n"+
 			"  hsds/services-N.json    the pages of a department's HSDS 3.0 feed (hsds kind)\n"+
+			"  grants-fpg.xlsx         a grant operator's winners' list (ngogrants kind)\n"+
+			"  grants-city.csv         a city grant programme's list, Windows-1251 (ngogrants kind)\n"+
 			"  truth.csv               which records of different sources are the same real thing\n\nFlags:")
 		fs.PrintDefaults()
 	}
@@ -75,7 +77,25 @@ func cmdDemoGenerate(args []string, stdout, stderr io.Writer) error {
 	if err := writeFeedPages(demo.HSDSFeed(feedOpts), write); err != nil {
 		return err
 	}
-	truth, err := demo.HSDSFeedTruth(feedOpts, dept, hub.DemoFeedSource, hub.DemoSourceName)
+	var grantTruth []demo.TruthRow
+	for _, g := range []struct {
+		file, source string
+		seed         int64
+		write        func(io.Writer, demo.GrantsOptions) (demo.GrantsManifest, error)
+	}{
+		{"grants-fpg.xlsx", hub.DemoFPGGrantsSource, *seed, demo.WriteGrantsXLSX},
+		{"grants-city.csv", hub.DemoCityGrants, *seed + 1, demo.WriteGrantsCSVWindows1251},
+	} {
+		err := write(g.file, func(w io.Writer) error {
+			man, err := g.write(w, demo.GrantsOptions{Seed: g.seed, Source: g.source, Department: dept})
+			grantTruth = append(grantTruth, man.Truth...)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	truth, err := hub.DemoTruth(dept, feedOpts, grantTruth)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ func TestDemoGenerateIsDeterministic(t *testing.T) {
 		return dir
 	}
 	a, b, c := gen("5"), gen("5"), gen("6")
-	for _, name := range []string{"department.csv", "residents.csv", "residents.jsonl", "hsds/services-1.json", "truth.csv"} {
+	for _, name := range []string{"department.csv", "residents.csv", "residents.jsonl", "hsds/services-1.json", "grants-fpg.xlsx", "grants-city.csv", "truth.csv"} {
 		x, err := os.ReadFile(filepath.Join(a, name))
 		require.NoError(t, err)
 		require.NotEmpty(t, x, name)

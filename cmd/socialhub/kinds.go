@@ -5,6 +5,7 @@ import (
 	"socialhub/connectors/csv"
 	"socialhub/connectors/hsds"
 	"socialhub/connectors/httpjson"
+	"socialhub/connectors/ngogrants"
 	"socialhub/connectors/residents"
 )
 
@@ -14,6 +15,7 @@ func kinds() *connectors.Registry {
 		csv.Kind(),
 		hsds.Kind(),
 		httpjson.Kind(),
+		ngogrants.Kind(),
 		residents.Kind(),
 	)
 }

@@ -15,13 +15,17 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Apply applies a batch of source records inside the caller's transaction and returns the changes
-// it made, in order: for an upserted record its organization, locations, service, then its
-// service_at_locations (created or updated, then deleted); for a deleted record its
-// service_at_locations, then the service. A record whose ContentHash equals the stored one changes
-// nothing and yields no change, and so does an entity whose canonical doc did not change.
+// it made, in order: for an upserted service record its organization, locations, service, then its
+// service_at_locations (created or updated, then deleted); for a deleted one its
+// service_at_locations, then the service. For an upserted organization record (a grant list's row)
+// its organization, then its funding (created or updated, then deleted); for a deleted one its
+// funding. Last come the organizations that organization records left without any reference (see
+// sweepOrganizations). A record whose ContentHash equals the stored one changes nothing and yields
+// no change, and so does an entity whose canonical doc did not change.
 //
 // It costs three round trips per batch whatever its size: read the stored record hashes, read the
 // stored state of the entities involved, write everything. A record Apply refuses makes it fail
@@ -43,6 +47,12 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) ([]Change, 
 		deletes:    map[uuid.UUID]pendingDelete{},
 		untomb:     map[uuid.UUID]struct{}{},
 		srcHash:    map[srcKey]string{},
+		srcType:    map[srcKey]string{},
+		srcOrg:     map[srcKey]uuid.UUID{},
+		fundOf:     map[srcKey]map[uuid.UUID]struct{}{},
+		orgRefs:    map[uuid.UUID]map[srcKey]struct{}{},
+		orgServed:  map[uuid.UUID]bool{},
+		candidates: map[uuid.UUID]struct{}{},
 		srcWrites:  map[srcKey]srcWrite{},
 		srcDeletes: map[srcKey]struct{}{},
 	}
@@ -77,6 +87,7 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) ([]Change, 
 			return nil, err
 		}
 	}
+	a.sweepOrganizations()
 	if err := a.write(ctx, tx); err != nil {
 		return nil, err
 	}
@@ -120,6 +131,8 @@ func checkRecord(r *Record) error {
 		return nil
 	case r.Op != OpUpsert:
 		return fmt.Errorf("%w: %s/%s: unknown op %q", ErrInvalidRecord, r.Source, r.ExternalID, r.Op)
+	case r.EntityType != "" && r.EntityType != EntityService && r.EntityType != EntityOrganization:
+		return fmt.Errorf("%w: %s/%s: the catalog takes service and organization records, not %q", ErrInvalidRecord, r.Source, r.ExternalID, r.EntityType)
 	case len(r.Doc) == 0:
 		return fmt.Errorf("%w: %s/%s: upsert without a document", ErrInvalidRecord, r.Source, r.ExternalID)
 	case r.ContentHash == "":
@@ -131,9 +144,11 @@ func checkRecord(r *Record) error {
 type srcKey struct{ source, externalID string }
 
 type srcWrite struct {
-	hash      string
-	serviceID uuid.UUID
-	seenAt    time.Time
+	hash       string
+	entityType string
+	serviceID  uuid.UUID // service records
+	orgID      uuid.UUID // organization records
+	seenAt     time.Time
 }
 
 // entState is what the batch knows of an entity: loaded from the database, then kept current as
@@ -146,6 +161,7 @@ type entState struct {
 	fields     map[string]any // current fields, once known
 	serviceID  uuid.UUID      // service_at_locations: the service it belongs to
 	tombstoned bool           // a catalog_tombstones row exists
+	record     srcKey         // funding: the source record listing it
 }
 
 type pendingWrite struct {
@@ -168,9 +184,16 @@ type applier struct {
 	deletes    map[uuid.UUID]pendingDelete
 	untomb     map[uuid.UUID]struct{} // re-created entities whose tombstone goes
 	srcHash    map[srcKey]string      // stored content hash of each source record of the batch
+	srcType    map[srcKey]string      // what each stored source record of the batch is
+	srcOrg     map[srcKey]uuid.UUID   // the organization of each organization record
 	srcWrites  map[srcKey]srcWrite
 	srcDeletes map[srcKey]struct{}
 	changes    []Change
+
+	fundOf     map[srcKey]map[uuid.UUID]struct{} // organization record → the funding it lists
+	orgRefs    map[uuid.UUID]map[srcKey]struct{} // organization → the organization records naming it
+	orgServed  map[uuid.UUID]bool                // organization → some service references it
+	candidates map[uuid.UUID]struct{}            // organizations that may have lost their last reference
 }
 
 func (a *applier) loadSources(ctx context.Context, tx pgx.Tx, recs []Record) error {
@@ -180,7 +203,7 @@ func (a *applier) loadSources(ctx context.Context, tx pgx.Tx, recs []Record) err
 		sources[i], ids[i] = r.Source, r.ExternalID
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT r.source, r.external_id, r.content_hash
+		SELECT r.source, r.external_id, r.content_hash, r.entity_type, r.organization_id
 		FROM catalog_source_records r
 		JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS u(source, external_id)) u
 		  USING (source, external_id)`, sources, ids)
@@ -188,9 +211,14 @@ func (a *applier) loadSources(ctx context.Context, tx pgx.Tx, recs []Record) err
 		return fmt.Errorf("error reading source records: %w", err)
 	}
 	var k srcKey
-	var hash string
-	_, err = pgx.ForEachRow(rows, []any{&k.source, &k.externalID, &hash}, func() error {
+	var hash, typ string
+	var org pgtype.UUID
+	_, err = pgx.ForEachRow(rows, []any{&k.source, &k.externalID, &hash, &typ, &org}, func() error {
 		a.srcHash[k] = hash
+		a.srcType[k] = typ
+		if org.Valid {
+			a.srcOrg[k] = org.Bytes
+		}
 		return nil
 	})
 	if err != nil {
@@ -219,15 +247,32 @@ const stateSQL = `
 	  USING (id)`
 
 func (a *applier) loadEntities(ctx context.Context, tx pgx.Tx, recs []Record, canon []*canonRecord) error {
-	var orgs, locs, svcs, sals idHashes
+	var orgs, locs, svcs, sals, funds idHashes
+	var orgRecSources, orgRecIDs []string // organization records of the batch, stored or not
 	for i, cr := range canon {
+		r := &recs[i]
+		k := srcKey{r.Source, r.ExternalID}
+		if a.srcType[k] == EntityOrganization || (cr != nil && cr.service == nil) {
+			orgRecSources, orgRecIDs = append(orgRecSources, r.Source), append(orgRecIDs, r.ExternalID)
+			if old, ok := a.srcOrg[k]; ok {
+				// The record may leave its organization (deleted, or another INN): it may be the last.
+				a.candidates[old] = struct{}{}
+				orgs.add(old, "")
+			}
+		}
 		if cr == nil {
-			if recs[i].Op == OpDelete {
-				svcs.add(CanonicalID(EntityService, recs[i].Source, recs[i].ExternalID), "")
+			if r.Op == OpDelete && a.srcType[k] != EntityOrganization {
+				svcs.add(CanonicalID(EntityService, r.Source, r.ExternalID), "")
 			}
 			continue
 		}
 		orgs.add(cr.org.id, cr.org.hash)
+		for _, f := range cr.funding {
+			funds.add(f.id, f.hash)
+		}
+		if cr.service == nil {
+			continue
+		}
 		for _, l := range cr.locations {
 			locs.add(l.id, l.hash)
 		}
@@ -236,7 +281,7 @@ func (a *applier) loadEntities(ctx context.Context, tx pgx.Tx, recs []Record, ca
 			sals.add(s.id, s.hash)
 		}
 	}
-	if len(svcs.ids) == 0 {
+	if len(svcs.ids) == 0 && len(orgs.ids) == 0 {
 		return nil // the whole batch is replays
 	}
 	b := &pgx.Batch{}
@@ -278,9 +323,14 @@ func (a *applier) loadEntities(ctx context.Context, tx pgx.Tx, recs []Record, ca
 	if len(locs.ids) > 0 {
 		queueState("catalog_locations", locs, false)
 	}
-	queueState("catalog_services", svcs, false)
+	if len(svcs.ids) > 0 {
+		queueState("catalog_services", svcs, false)
+	}
 	if len(sals.ids) > 0 {
 		queueState("catalog_service_at_locations", sals, true)
+	}
+	if len(orgRecIDs) > 0 {
+		a.queueOrganizationState(b, funds, orgRecSources, orgRecIDs)
 	}
 	// Every service_at_location of the services involved: the ones a record no longer lists go.
 	b.Queue(`SELECT id, service_id, content_hash, version FROM catalog_service_at_locations WHERE service_id = ANY ($1)`,
@@ -299,7 +349,7 @@ func (a *applier) loadEntities(ctx context.Context, tx pgx.Tx, recs []Record, ca
 		}
 		return rows.Err()
 	})
-	tombIDs := append(slices.Clip(svcs.ids), sals.ids...)
+	tombIDs := slices.Concat(svcs.ids, sals.ids, orgs.ids, funds.ids)
 	b.Queue(`SELECT id, version FROM catalog_tombstones WHERE id = ANY ($1)`, idArgs(tombIDs)).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var id uuid.UUID
@@ -341,6 +391,13 @@ func (a *applier) state(id uuid.UUID) *entState {
 
 func (a *applier) apply(r *Record, cr *canonRecord) error {
 	k := srcKey{r.Source, r.ExternalID}
+	if r.Op == OpDelete && a.srcType[k] == EntityOrganization {
+		a.deleteOrganizationRecord(k)
+		return nil
+	}
+	if r.Op == OpUpsert && r.EntityType == EntityOrganization {
+		return a.upsertOrganizationRecord(r, cr)
+	}
 	if r.Op == OpDelete {
 		a.deleteService(CanonicalID(EntityService, r.Source, r.ExternalID))
 		delete(a.srcHash, k)
@@ -354,6 +411,7 @@ func (a *applier) apply(r *Record, cr *canonRecord) error {
 	if err := a.upsert(r.Source, cr.org); err != nil {
 		return err
 	}
+	a.orgServed[cr.org.id] = true
 	for _, l := range cr.locations {
 		if err := a.upsert(r.Source, l); err != nil {
 			return err
@@ -384,7 +442,8 @@ func (a *applier) apply(r *Record, cr *canonRecord) error {
 	if seen.IsZero() {
 		seen = a.now
 	}
-	a.srcWrites[k] = srcWrite{hash: r.ContentHash, serviceID: cr.service.id, seenAt: seen}
+	a.srcWrites[k] = srcWrite{hash: r.ContentHash, entityType: EntityService, serviceID: cr.service.id, seenAt: seen}
+	a.srcType[k] = EntityService
 	delete(a.srcDeletes, k)
 	return nil
 }
@@ -473,6 +532,9 @@ func (a *applier) remove(id uuid.UUID, typ string) {
 	version := st.version + 1
 	if typ == EntityServiceAtLocation {
 		delete(a.salsOf[st.serviceID], id)
+	}
+	if typ == EntityFunding {
+		delete(a.fundOf[st.record], id)
 	}
 	st.exists, st.hash, st.version, st.fields, st.oldDoc, st.tombstoned = false, "", version, nil, nil, true
 	delete(a.writes, id)
@@ -574,4 +636,182 @@ func lockBuckets(sets ...[]uuid.UUID) []int32 {
 		}
 	}
 	return out
+}
+
+// queueOrganizationState reads what the organization records of the batch stand on: the stored
+// state of the funding they list now, the funding they listed before, and, for each organization
+// a record may leave, what else refers to it.
+func (a *applier) queueOrganizationState(b *pgx.Batch, funds idHashes, sources, ids []string) {
+	if len(funds.ids) > 0 {
+		b.Queue(fmt.Sprintf(stateSQL, ", t.source, t.source_record", "catalog_funding"), idArgs(funds.ids), funds.hashes).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var id uuid.UUID
+				st := &entState{exists: true}
+				if err := rows.Scan((*[16]byte)(&id), &st.hash, &st.version, &st.oldDoc, &st.record.source, &st.record.externalID); err != nil {
+					return err
+				}
+				a.states[id] = st
+				a.fundingOf(st.record)[id] = struct{}{}
+			}
+			return rows.Err()
+		})
+	}
+	b.Queue(`
+		SELECT f.id, f.source, f.source_record, f.content_hash, f.version
+		FROM catalog_funding f
+		JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[]) AS u(source, source_record)) u
+		  USING (source, source_record)`, sources, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id uuid.UUID
+			st := &entState{exists: true}
+			if err := rows.Scan((*[16]byte)(&id), &st.record.source, &st.record.externalID, &st.hash, &st.version); err != nil {
+				return err
+			}
+			if known, ok := a.states[id]; ok {
+				known.record = st.record
+			} else {
+				a.states[id] = st
+			}
+			a.fundingOf(st.record)[id] = struct{}{}
+		}
+		return rows.Err()
+	})
+	if len(a.candidates) == 0 {
+		return
+	}
+	cands := make([]uuid.UUID, 0, len(a.candidates))
+	for id := range a.candidates {
+		cands = append(cands, id)
+	}
+	b.Queue(`SELECT organization_id, source, external_id FROM catalog_source_records WHERE organization_id = ANY ($1)`,
+		idArgs(cands)).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var org uuid.UUID
+			var k srcKey
+			if err := rows.Scan((*[16]byte)(&org), &k.source, &k.externalID); err != nil {
+				return err
+			}
+			a.refsOf(org)[k] = struct{}{}
+		}
+		return rows.Err()
+	})
+	b.Queue(`SELECT DISTINCT organization_id FROM catalog_services WHERE organization_id = ANY ($1)`,
+		idArgs(cands)).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var org uuid.UUID
+			if err := rows.Scan((*[16]byte)(&org)); err != nil {
+				return err
+			}
+			a.orgServed[org] = true
+		}
+		return rows.Err()
+	})
+}
+
+func (a *applier) fundingOf(k srcKey) map[uuid.UUID]struct{} {
+	set := a.fundOf[k]
+	if set == nil {
+		set = map[uuid.UUID]struct{}{}
+		a.fundOf[k] = set
+	}
+	return set
+}
+
+func (a *applier) refsOf(org uuid.UUID) map[srcKey]struct{} {
+	set := a.orgRefs[org]
+	if set == nil {
+		set = map[srcKey]struct{}{}
+		a.orgRefs[org] = set
+	}
+	return set
+}
+
+// upsertOrganizationRecord applies a grant list's row: its organization, shared with the other
+// rows naming it, and the funding the row lists; funding it listed before and no longer does goes.
+func (a *applier) upsertOrganizationRecord(r *Record, cr *canonRecord) error {
+	k := srcKey{r.Source, r.ExternalID}
+	if stored, ok := a.srcHash[k]; ok && stored == r.ContentHash {
+		return nil
+	}
+	if err := a.upsert(r.Source, cr.org); err != nil {
+		return err
+	}
+	if old, ok := a.srcOrg[k]; ok && old != cr.org.id {
+		delete(a.orgRefs[old], k)
+		a.candidates[old] = struct{}{}
+	}
+	a.refsOf(cr.org.id)[k] = struct{}{}
+	a.srcOrg[k] = cr.org.id
+	listed := make(map[uuid.UUID]struct{}, len(cr.funding))
+	for _, f := range cr.funding {
+		listed[f.id] = struct{}{}
+		st := a.state(f.id)
+		if st.exists && st.record != k {
+			// The grant moves from the record that listed it before to this one.
+			delete(a.fundOf[st.record], f.id)
+		}
+		st.record = k
+		a.fundingOf(k)[f.id] = struct{}{}
+		if err := a.upsert(r.Source, f); err != nil {
+			return err
+		}
+	}
+	var stale []uuid.UUID
+	for id := range a.fundOf[k] {
+		if _, ok := listed[id]; !ok {
+			stale = append(stale, id)
+		}
+	}
+	slices.SortFunc(stale, compareIDs)
+	for _, id := range stale {
+		a.remove(id, EntityFunding)
+	}
+	a.srcHash[k] = r.ContentHash
+	a.srcType[k] = EntityOrganization
+	seen := r.SeenAt
+	if seen.IsZero() {
+		seen = a.now
+	}
+	a.srcWrites[k] = srcWrite{hash: r.ContentHash, entityType: EntityOrganization, orgID: cr.org.id, seenAt: seen}
+	delete(a.srcDeletes, k)
+	return nil
+}
+
+// deleteOrganizationRecord removes what a grant list's row brought: its funding. Its organization
+// becomes a candidate for sweepOrganizations.
+func (a *applier) deleteOrganizationRecord(k srcKey) {
+	funds := make([]uuid.UUID, 0, len(a.fundOf[k]))
+	for id := range a.fundOf[k] {
+		funds = append(funds, id)
+	}
+	slices.SortFunc(funds, compareIDs)
+	for _, id := range funds {
+		a.remove(id, EntityFunding)
+	}
+	if org, ok := a.srcOrg[k]; ok {
+		delete(a.orgRefs[org], k)
+		a.candidates[org] = struct{}{}
+	}
+	delete(a.srcOrg, k)
+	delete(a.srcType, k)
+	delete(a.srcHash, k)
+	delete(a.srcWrites, k)
+	a.srcDeletes[k] = struct{}{}
+}
+
+// sweepOrganizations deletes the organizations that organization records left and that nothing
+// refers to any more: no organization record names them (so no funding is theirs) and no service
+// is theirs. An organization that a service record brought, or that services still use, stays, as
+// service deletes always left organizations: other services may use them.
+func (a *applier) sweepOrganizations() {
+	ids := make([]uuid.UUID, 0, len(a.candidates))
+	for id := range a.candidates {
+		if len(a.orgRefs[id]) == 0 && !a.orgServed[id] {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, compareIDs)
+	for _, id := range ids {
+		a.remove(id, EntityOrganization)
+	}
 }

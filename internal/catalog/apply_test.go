@@ -62,7 +62,7 @@ func TestApplyCreates(t *testing.T) {
 
 	n, err := b.store.Count(context.Background())
 	require.NoError(t, err)
-	require.Equal(t, map[string]int64{"service": 1, "organization": 1, "location": 1, "service_at_location": 1, "source_records": 1}, n)
+	require.Equal(t, map[string]int64{"service": 1, "organization": 1, "location": 1, "service_at_location": 1, "funding": 0, "source_records": 1}, n)
 	ids, err := b.store.SourceRecordIDs(context.Background(), src)
 	require.NoError(t, err)
 	require.Equal(t, []string{"DSZN-000017"}, ids)
@@ -171,7 +171,7 @@ func TestApplyDeletes(t *testing.T) {
 	require.ErrorIs(t, err, catalog.ErrNotFound)
 	n, err := b.store.Count(ctx)
 	require.NoError(t, err)
-	require.Equal(t, map[string]int64{"service": 1, "organization": 1, "location": 1, "service_at_location": 1, "source_records": 1}, n)
+	require.Equal(t, map[string]int64{"service": 1, "organization": 1, "location": 1, "service_at_location": 1, "funding": 0, "source_records": 1}, n)
 	ids, err := b.store.SourceRecordIDs(ctx, src)
 	require.NoError(t, err)
 	require.Equal(t, []string{"DSZN-000018"}, ids)

@@ -38,19 +38,24 @@ type entity struct {
 	orgName        string    // services: the organization's name, for search
 	serviceID      uuid.UUID // service_at_locations
 	locationID     uuid.UUID // service_at_locations
+	sourceRecord   string    // funding: the external id of the source record listing it
 }
 
 // canonRecord is a source record split into its canonical entities.
 type canonRecord struct {
 	org       *entity
 	locations []*entity // distinct, in order of first appearance
-	service   *entity
+	service   *entity   // nil for an organization record
 	sals      []*entity
+	funding   []*entity // organization records: the grants the record lists
 }
 
 // canonicalize splits a record document into canonical entities with canonical ids and HSDS
 // foreign keys. It changes nothing in the database.
 func canonicalize(r *Record) (*canonRecord, error) {
+	if r.EntityType == EntityOrganization {
+		return canonicalizeOrganization(r)
+	}
 	var doc map[string]any
 	if err := json.Unmarshal(r.Doc, &doc); err != nil {
 		return nil, fmt.Errorf("%w: %s/%s: %w", ErrInvalidRecord, r.Source, r.ExternalID, err)
@@ -275,4 +280,81 @@ func marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+}
+
+// canonicalizeOrganization splits an organization record (a grant list's row) into the
+// organization and its funding. The record's external id is not the organization's id: several
+// records (one per grant) name the same organization, which they share.
+func canonicalizeOrganization(r *Record) (*canonRecord, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(r.Doc, &doc); err != nil {
+		return nil, fmt.Errorf("%w: %s/%s: %w", ErrInvalidRecord, r.Source, r.ExternalID, err)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s/%s: %s", ErrInvalidRecord, r.Source, r.ExternalID, fmt.Sprintf(format, args...))
+	}
+	if doc == nil {
+		return nil, bad("document is not an object")
+	}
+	localID, _ := doc["id"].(string)
+	if localID == "" {
+		return nil, bad("organization has no id")
+	}
+	src := r.Source
+	orgID := CanonicalID(EntityOrganization, src, localID)
+	fundRaw, _ := doc["funding"].([]any)
+	if v, present := doc["funding"]; present && v != nil && fundRaw == nil {
+		return nil, bad("funding is not an array")
+	}
+	delete(doc, "funding")
+	delete(doc, "services")
+	delete(doc, "locations")
+	delete(doc, "metadata")
+	doc["id"] = orgID.String()
+	fk := map[string]any{"organization_id": orgID.String()}
+	if err := canonNested(doc, "organization_identifiers", nestedIdentifier, src, fk); err != nil {
+		return nil, bad("%v", err)
+	}
+	if err := canonNested(doc, "phones", nestedPhone, src, fk); err != nil {
+		return nil, bad("%v", err)
+	}
+	if err := canonAttributes(doc, src, orgID, EntityOrganization); err != nil {
+		return nil, bad("%v", err)
+	}
+	out := &canonRecord{}
+	var err error
+	if out.org, err = newEntity(EntityOrganization, orgID, localID, doc); err != nil {
+		return nil, bad("%v", err)
+	}
+	seen := map[uuid.UUID]int{}
+	for i, raw := range fundRaw {
+		f, ok := raw.(map[string]any)
+		if !ok {
+			return nil, bad("funding[%d] is not an object", i)
+		}
+		fLocal, _ := f["id"].(string)
+		if fLocal == "" {
+			return nil, bad("funding[%d] has no id", i)
+		}
+		fID := CanonicalID(EntityFunding, src, fLocal)
+		delete(f, "metadata")
+		delete(f, "service_id") // a grant list funds organizations; services are the departments'
+		f["id"] = fID.String()
+		f["organization_id"] = orgID.String()
+		if err := canonAttributes(f, src, fID, EntityFunding); err != nil {
+			return nil, bad("funding[%d]: %v", i, err)
+		}
+		fe, err := newEntity(EntityFunding, fID, fLocal, f)
+		if err != nil {
+			return nil, bad("%v", err)
+		}
+		fe.organizationID, fe.sourceRecord = orgID, r.ExternalID
+		if j, dup := seen[fID]; dup {
+			out.funding[j] = fe // listed twice: the last one wins
+			continue
+		}
+		seen[fID] = len(out.funding)
+		out.funding = append(out.funding, fe)
+	}
+	return out, nil
 }

@@ -18,6 +18,7 @@ const (
 	EntityOrganization      = "organization"
 	EntityLocation          = "location"
 	EntityServiceAtLocation = "service_at_location"
+	EntityFunding           = "funding"
 )
 
 // Ops of a source record.
@@ -68,17 +69,21 @@ func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 // Record is a source record as the resolve stage hands it over.
 type Record struct {
-	Source      string          // source name, e.g. "dszn-points"
-	ExternalID  string          // the record's id at the source (== Doc.id)
+	Source     string // source name, e.g. "dszn-points"
+	ExternalID string // the record's id at the source (== Doc.id for a service document)
+	// EntityType is what Doc is: EntityService (also when empty) — a service with its
+	// organization and service_at_locations nested — or EntityOrganization — an organization with
+	// its funding, as grant lists send. A delete needs none: the stored record says what it was.
+	EntityType  string
 	Op          string          // OpUpsert or OpDelete
 	ContentHash string          // sha256 hex of the canonical JSON of Doc (computed upstream)
-	Doc         json.RawMessage // the service record document; nil for delete
+	Doc         json.RawMessage // the record document; nil for delete
 	SeenAt      time.Time
 }
 
 // Change is what Apply did to one canonical entity.
 type Change struct {
-	EntityType    string          // EntityService, EntityOrganization, EntityLocation, EntityServiceAtLocation
+	EntityType    string          // EntityService, EntityOrganization, EntityLocation, EntityServiceAtLocation, EntityFunding
 	EntityID      string          // canonical id
 	Op            string          // ChangeCreated, ChangeUpdated or ChangeDeleted
 	Version       int64           // per-entity version, starts at 1, +1 on each change, never goes back

@@ -39,9 +39,13 @@ const (
 			FROM catalog_service_at_locations sal JOIN catalog_locations l ON l.id = sal.location_id
 			WHERE sal.service_id = s.id), '[]'::jsonb))`
 
-	// organizationFullSQL is an HSDS organization: its own doc, its services (one-to-one fields)
-	// and the locations where they are delivered.
+	// organizationFullSQL is an HSDS organization: its own doc, its services (one-to-one fields),
+	// the locations where they are delivered, and its funding (the grants it received, latest
+	// first).
 	organizationFullSQL = `o.doc || jsonb_build_object(
+		'funding', coalesce((
+			SELECT jsonb_agg(f.doc ORDER BY f.doc->>'start_date' DESC NULLS LAST, f.doc->>'application_number', f.id)
+			FROM catalog_funding f WHERE f.organization_id = o.id), '[]'::jsonb),
 		'services', coalesce((
 			SELECT jsonb_agg(` + serviceBriefSQL + ` ORDER BY s.name, s.id)
 			FROM catalog_services s WHERE s.organization_id = o.id), '[]'::jsonb),
@@ -104,7 +108,7 @@ func (s *Store) GetService(ctx context.Context, id string) (json.RawMessage, err
 	return s.get(ctx, id, "SELECT "+serviceFullSQL+" FROM catalog_services s WHERE s.id = $1", EntityService)
 }
 
-// GetOrganization returns an organization with its services and locations, or ErrNotFound.
+// GetOrganization returns an organization with its services, locations and funding, or ErrNotFound.
 func (s *Store) GetOrganization(ctx context.Context, id string) (json.RawMessage, error) {
 	return s.get(ctx, id, "SELECT "+organizationFullSQL+" FROM catalog_organizations o WHERE o.id = $1", EntityOrganization)
 }
@@ -127,17 +131,17 @@ func (s *Store) get(ctx context.Context, id, sql, typ string) (json.RawMessage, 
 // Count returns the number of rows per entity type, and of source records under
 // CountSourceRecords.
 func (s *Store) Count(ctx context.Context) (map[string]int64, error) {
-	var svc, org, loc, sal, src int64
+	var svc, org, loc, sal, fund, src int64
 	err := s.pool.QueryRow(ctx, `
 		SELECT (SELECT count(*) FROM catalog_services), (SELECT count(*) FROM catalog_organizations),
 		       (SELECT count(*) FROM catalog_locations), (SELECT count(*) FROM catalog_service_at_locations),
-		       (SELECT count(*) FROM catalog_source_records)`).Scan(&svc, &org, &loc, &sal, &src)
+		       (SELECT count(*) FROM catalog_funding), (SELECT count(*) FROM catalog_source_records)`).Scan(&svc, &org, &loc, &sal, &fund, &src)
 	if err != nil {
 		return nil, fmt.Errorf("error counting catalog rows: %w", err)
 	}
 	return map[string]int64{
 		EntityService: svc, EntityOrganization: org, EntityLocation: loc, EntityServiceAtLocation: sal,
-		CountSourceRecords: src,
+		EntityFunding: fund, CountSourceRecords: src,
 	}, nil
 }
 
@@ -168,7 +172,8 @@ func (s *Store) Digest(ctx context.Context) (map[string]EntityDigest, error) {
 		SELECT 'organization', id, version, content_hash FROM catalog_organizations
 		UNION ALL SELECT 'location', id, version, content_hash FROM catalog_locations
 		UNION ALL SELECT 'service', id, version, content_hash FROM catalog_services
-		UNION ALL SELECT 'service_at_location', id, version, content_hash FROM catalog_service_at_locations`)
+		UNION ALL SELECT 'service_at_location', id, version, content_hash FROM catalog_service_at_locations
+		UNION ALL SELECT 'funding', id, version, content_hash FROM catalog_funding`)
 	if err != nil {
 		return nil, fmt.Errorf("error reading catalog digest: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // upsertSQL upserts rows of an entity table from parallel arrays; %[1]s is the table, %[2]s the
@@ -40,6 +41,8 @@ type rowSet struct {
 	// service_at_locations
 	svcIDs []uuid.UUID
 	locIDs []uuid.UUID
+	// funding (and orgIDs)
+	records []string
 }
 
 func (rs *rowSet) add(w *pendingWrite) {
@@ -59,6 +62,9 @@ func (rs *rowSet) add(w *pendingWrite) {
 	case EntityServiceAtLocation:
 		rs.svcIDs = append(rs.svcIDs, w.e.serviceID)
 		rs.locIDs = append(rs.locIDs, w.e.locationID)
+	case EntityFunding:
+		rs.orgIDs = append(rs.orgIDs, w.e.organizationID)
+		rs.records = append(rs.records, w.e.sourceRecord)
 	}
 }
 
@@ -90,7 +96,7 @@ func terms(fields map[string]any) (string, string) {
 // write sends every write of the batch in one round trip. Rows go in id order, so that concurrent
 // batches touching the same organizations lock them in the same order.
 func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
-	var orgs, locs, svcs, sals rowSet
+	var orgs, locs, svcs, sals, funds rowSet
 	ids := make([]uuid.UUID, 0, len(a.writes))
 	for id := range a.writes {
 		ids = append(ids, id)
@@ -107,21 +113,29 @@ func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
 			svcs.add(w)
 		case EntityServiceAtLocation:
 			sals.add(w)
+		case EntityFunding:
+			funds.add(w)
 		}
 	}
-	var delSvcs, delSals, tombIDs []uuid.UUID
+	var delSvcs, delSals, delFunds, delOrgs, tombIDs []uuid.UUID
 	var tombVersions []int64
 	for id, d := range a.deletes {
-		if d.typ == EntityService {
+		switch d.typ {
+		case EntityService:
 			delSvcs = append(delSvcs, id)
-		} else {
+		case EntityServiceAtLocation:
 			delSals = append(delSals, id)
+		case EntityFunding:
+			delFunds = append(delFunds, id)
+		case EntityOrganization:
+			delOrgs = append(delOrgs, id)
 		}
 		tombIDs = append(tombIDs, id)
 		tombVersions = append(tombVersions, d.version)
 	}
-	slices.SortFunc(delSvcs, compareIDs)
-	slices.SortFunc(delSals, compareIDs)
+	for _, ids := range [][]uuid.UUID{delSvcs, delSals, delFunds, delOrgs} {
+		slices.SortFunc(ids, compareIDs)
+	}
 
 	b := &pgx.Batch{}
 	if len(delSals) > 0 {
@@ -129,6 +143,9 @@ func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
 	}
 	if len(delSvcs) > 0 {
 		b.Queue(`DELETE FROM catalog_services WHERE id = ANY ($1)`, idArgs(delSvcs))
+	}
+	if len(delFunds) > 0 {
+		b.Queue(`DELETE FROM catalog_funding WHERE id = ANY ($1)`, idArgs(delFunds))
 	}
 	if len(orgs.ids) > 0 {
 		b.Queue(fmt.Sprintf(upsertSQL, "catalog_organizations", "", "", "", ""), orgs.args(a.now)...)
@@ -150,6 +167,16 @@ func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
 			", service_id, location_id", ", u.service_id, u.location_id", ", $8::uuid[], $9::uuid[]",
 			", service_id = excluded.service_id, location_id = excluded.location_id"),
 			sals.args(a.now, idArgs(sals.svcIDs), idArgs(sals.locIDs))...)
+	}
+	if len(funds.ids) > 0 {
+		b.Queue(fmt.Sprintf(upsertSQL, "catalog_funding",
+			", organization_id, source_record", ", u.organization_id, u.source_record", ", $8::uuid[], $9::text[]",
+			", organization_id = excluded.organization_id, source_record = excluded.source_record"),
+			funds.args(a.now, idArgs(funds.orgIDs), funds.records)...)
+	}
+	if len(delOrgs) > 0 {
+		// Last: their funding has gone above, and sweepOrganizations made sure no service is theirs.
+		b.Queue(`DELETE FROM catalog_organizations WHERE id = ANY ($1)`, idArgs(delOrgs))
 	}
 	if len(orgs.ids) > 0 {
 		// Services of a renamed organization must be found by its new name.
@@ -175,17 +202,21 @@ func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
 	if len(a.srcWrites) > 0 {
 		n := len(a.srcWrites)
 		sources, extIDs, hashes := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-		svcIDs, seen := make([]uuid.UUID, 0, n), make([]time.Time, 0, n)
+		types, svcIDs, orgIDs := make([]string, 0, n), make([]pgtype.UUID, 0, n), make([]pgtype.UUID, 0, n)
+		seen := make([]time.Time, 0, n)
 		for k, w := range a.srcWrites {
 			sources, extIDs, hashes = append(sources, k.source), append(extIDs, k.externalID), append(hashes, w.hash)
-			svcIDs, seen = append(svcIDs, w.serviceID), append(seen, w.seenAt)
+			types, seen = append(types, w.entityType), append(seen, w.seenAt)
+			svcIDs = append(svcIDs, pgtype.UUID{Bytes: w.serviceID, Valid: w.entityType == EntityService})
+			orgIDs = append(orgIDs, pgtype.UUID{Bytes: w.orgID, Valid: w.entityType == EntityOrganization})
 		}
 		b.Queue(`
-			INSERT INTO catalog_source_records (source, external_id, content_hash, service_id, seen_at)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::timestamptz[])
+			INSERT INTO catalog_source_records (source, external_id, content_hash, entity_type, service_id, organization_id, seen_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[], $7::timestamptz[])
 			ON CONFLICT (source, external_id) DO UPDATE SET
-			  content_hash = excluded.content_hash, service_id = excluded.service_id, seen_at = excluded.seen_at`,
-			sources, extIDs, hashes, idArgs(svcIDs), seen)
+			  content_hash = excluded.content_hash, entity_type = excluded.entity_type, service_id = excluded.service_id,
+			  organization_id = excluded.organization_id, seen_at = excluded.seen_at`,
+			sources, extIDs, hashes, types, svcIDs, orgIDs, seen)
 	}
 	if len(a.srcDeletes) > 0 {
 		sources, extIDs := make([]string, 0, len(a.srcDeletes)), make([]string, 0, len(a.srcDeletes))

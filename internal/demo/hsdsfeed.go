@@ -185,7 +185,7 @@ func feedID(parts ...string) string {
 func buildHSDSWorld(o HSDSFeedOptions) *hsdsWorld {
 	o = o.withDefaults()
 	g := gen{rand.NewPCG(uint64(o.Seed), 0x45d5f33d)}
-	dept := departmentOrgs(o.Seed)
+	dept := departmentOrgs(Options{Seed: o.Seed})
 	w := &hsdsWorld{byID: map[string]int{}}
 
 	var tcso []*org
@@ -553,7 +553,7 @@ func HSDSFeedTruth(opts HSDSFeedOptions, dept Options, feedSource, deptSource st
 	w := buildHSDSWorld(opts)
 	var out []TruthRow
 	for _, fo := range w.orgs {
-		truth := "organization:" + fo.inn
+		truth := OrganizationTruthID(fo.inn)
 		out = append(out, TruthRow{EntityType: "organization", Source: feedSource, ExternalID: fo.org.ID, TruthID: truth})
 		if fo.deptID != "" && orgInCSV[fo.deptID] {
 			out = append(out, TruthRow{EntityType: "organization", Source: deptSource, ExternalID: fo.deptID, TruthID: truth})

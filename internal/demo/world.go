@@ -1,8 +1,6 @@
 package demo
 
 import (
-	"math/rand/v2"
-
 	"socialhub/connectors/servicedoc"
 )
 
@@ -37,7 +35,7 @@ func DepartmentPoints(opts Options) ([]DepartmentPoint, error) {
 		broken[b.ID] = true
 	}
 	points := map[string]point{}
-	for _, og := range departmentOrgs(opts.Seed) {
+	for _, og := range departmentOrgs(opts) {
 		for _, p := range og.points {
 			points[og.id+"\x00"+p.address] = p
 		}
@@ -62,10 +60,4 @@ func DepartmentPoints(opts Options) ([]DepartmentPoint, error) {
 		})
 	}
 	return out, nil
-}
-
-// departmentOrgs rebuilds the department's institutions: generate draws them first from its
-// stream, so a fresh stream of the same seed gives the same ones.
-func departmentOrgs(seed int64) []*org {
-	return buildOrgs(gen{rand.NewPCG(uint64(seed), 0x50c1a1)})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -26,6 +27,8 @@ const (
 	DemoSourceName      = "demo-dszn-points" // the department's service-point list (CSV)
 	DemoResidentsSource = "demo-residents"   // the residents' registry (a PostgreSQL table)
 	DemoFeedSource      = "demo-trud-hsds"   // a department's HSDS 3.0 feed, served by the hub itself
+	DemoFPGGrantsSource = "demo-fpg-grants"  // a presidential-grants winners' list (XLSX)
+	DemoCityGrants      = "demo-city-grants" // a city grant programme's list (Windows-1251 CSV)
 )
 
 // Demo sizes and seed: small enough that make run has loaded everything within seconds.
@@ -51,7 +54,9 @@ func DemoSources(dataDir string) []config.Source {
 	dept, _ := optionsSource(DemoSourceName, "csv", "*/15 * * * *", map[string]any{"path": filepath.Join(dataDir, "demo", "department.csv")})
 	res, _ := optionsSource(DemoResidentsSource, "residents", "*/5 * * * *", map[string]any{"mode": "table"})
 	feed, _ := optionsSource(DemoFeedSource, "hsds", "*/10 * * * *", map[string]any{"base_url": "http://127.0.0.1" + DemoFeedPath})
-	return []config.Source{dept, res, feed}
+	fpg, _ := optionsSource(DemoFPGGrantsSource, "ngogrants", "0 3 * * *", map[string]any{"path": filepath.Join(dataDir, "demo", "grants-fpg.xlsx")})
+	city, _ := optionsSource(DemoCityGrants, "ngogrants", "0 3 * * *", map[string]any{"path": filepath.Join(dataDir, "demo", "grants-city.csv")})
+	return []config.Source{dept, res, feed, fpg, city}
 }
 
 // setupDemo writes the demo files on first start (the same seed gives the same data every time),
@@ -106,10 +111,15 @@ func setupDemo(ctx context.Context, dataDir, dbURL, apiAddr string, getenv func(
 		return d, err
 	}
 
+	// Two grant operators' lists, naming some of the department's institutions their own way.
+	grants, truth, err := writeGrantLists(dir, log)
+	if err != nil {
+		return d, err
+	}
+
 	// What is the same real thing across sources, for measuring de-duplication.
-	truthPath := filepath.Join(dir, "truth.csv")
-	err = writeOnce(truthPath, func(f *os.File) error {
-		rows, err := demo.HSDSFeedTruth(feedOpts, demo.Options{Seed: demoSeed}, DemoFeedSource, DemoSourceName)
+	err = writeOnce(filepath.Join(dir, "truth.csv"), func(f *os.File) error {
+		rows, err := DemoTruth(demo.Options{Seed: demoSeed}, feedOpts, truth)
 		if err != nil {
 			return err
 		}
@@ -118,8 +128,77 @@ func setupDemo(ctx context.Context, dataDir, dbURL, apiAddr string, getenv func(
 	if err != nil {
 		return d, err
 	}
-	d.sources = []config.Source{dept, res, feed}
+	d.sources = append([]config.Source{dept, res, feed}, grants...)
 	return d, nil
+}
+
+// demoGrantLists are the demo's grant lists: an XLSX winners' list and a Windows-1251 CSV.
+func demoGrantLists() []struct {
+	source, file string
+	opts         demo.GrantsOptions
+	write        func(io.Writer, demo.GrantsOptions) (demo.GrantsManifest, error)
+} {
+	return []struct {
+		source, file string
+		opts         demo.GrantsOptions
+		write        func(io.Writer, demo.GrantsOptions) (demo.GrantsManifest, error)
+	}{
+		{DemoFPGGrantsSource, "grants-fpg.xlsx", demo.GrantsOptions{Seed: demoSeed, Source: DemoFPGGrantsSource, Department: demo.Options{Seed: demoSeed}}, demo.WriteGrantsXLSX},
+		{DemoCityGrants, "grants-city.csv", demo.GrantsOptions{Seed: demoSeed + 1, Source: DemoCityGrants, Department: demo.Options{Seed: demoSeed}}, demo.WriteGrantsCSVWindows1251},
+	}
+}
+
+// writeGrantLists writes the grant lists once and returns their sources and ground truth.
+func writeGrantLists(dir string, log *slog.Logger) ([]config.Source, []demo.TruthRow, error) {
+	var sources []config.Source
+	var truth []demo.TruthRow
+	for _, g := range demoGrantLists() {
+		path := filepath.Join(dir, g.file)
+		// The manifest (and its truth) is rebuilt from the seed every start: the file is the same.
+		man, err := g.write(io.Discard, g.opts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("error generating %s: %w", g.file, err)
+		}
+		truth = append(truth, man.Truth...)
+		err = writeOnce(path, func(f *os.File) error {
+			_, err := g.write(f, g.opts)
+			if err == nil {
+				log.Info("demo grant list written", "path", path, "valid_rows", len(man.Valid), "broken_rows", len(man.Broken))
+			}
+			return err
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := optionsSource(g.source, "ngogrants", "0 3 * * *", map[string]any{"path": path})
+		if err != nil {
+			return nil, nil, err
+		}
+		sources = append(sources, s)
+	}
+	return sources, truth, nil
+}
+
+// DemoTruth joins the ground truth of every demo source: the department list, the HSDS feed and
+// the grant lists (their manifests' truth rows).
+func DemoTruth(dept demo.Options, feed demo.HSDSFeedOptions, grants []demo.TruthRow) ([]demo.TruthRow, error) {
+	rows, err := demo.HSDSFeedTruth(feed, dept, DemoFeedSource, DemoSourceName)
+	if err != nil {
+		return nil, err
+	}
+	deptOrgs, err := demo.DepartmentTruth(DemoSourceName, dept)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[demo.TruthRow]bool{}
+	var out []demo.TruthRow
+	for _, r := range append(append(rows, deptOrgs...), grants...) {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // ensureRegistry creates and loads the demo registry database the first time and returns its URL.

@@ -14,6 +14,7 @@ import (
 	"socialhub/connectors"
 	"socialhub/connectors/csv"
 	"socialhub/connectors/hsds"
+	"socialhub/connectors/ngogrants"
 	"socialhub/connectors/residents"
 	"socialhub/internal/api"
 	"socialhub/internal/config"
@@ -53,7 +54,7 @@ func TestDemoRunsEverySource(t *testing.T) {
 	go func() {
 		done <- hub.Run(ctx, cfg, hub.Options{
 			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Registry: connectors.NewRegistry(csv.Kind(), hsds.Kind(), residents.Kind()),
+			Registry: connectors.NewRegistry(csv.Kind(), hsds.Kind(), ngogrants.Kind(), residents.Kind()),
 			Getenv:   func(string) string { return "" }, // no key: the demo makes its own
 			Started:  func(a hub.Addrs) { started <- a },
 		})
@@ -74,7 +75,8 @@ func TestDemoRunsEverySource(t *testing.T) {
 	var status struct {
 		Sources []api.SourceStatus `json:"sources"`
 	}
-	want := map[string]int64{hub.DemoSourceName: 246, hub.DemoResidentsSource: 20000, hub.DemoFeedSource: 36}
+	want := map[string]int64{hub.DemoSourceName: 246, hub.DemoResidentsSource: 20000, hub.DemoFeedSource: 36,
+		hub.DemoFPGGrantsSource: 84, hub.DemoCityGrants: 84}
 	require.Eventually(t, func() bool {
 		if getJSON(t, addrs.HTTP, "/v1/sources", &status) != http.StatusOK || len(status.Sources) != len(want) {
 			return false

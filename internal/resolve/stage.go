@@ -222,8 +222,8 @@ func (s *Stage) decode(batch []kafka.Message) ([]pending, []kafka.Message, error
 			continue
 		}
 		recs = append(recs, pending{msg: m, rec: catalog.Record{
-			Source: ev.SourceName(), ExternalID: ev.Subject, Op: ev.Op, ContentHash: ev.ContentHash,
-			Doc: ev.Data, SeenAt: ev.Time,
+			Source: ev.SourceName(), ExternalID: ev.Subject, EntityType: ev.EntityType, Op: ev.Op,
+			ContentHash: ev.ContentHash, Doc: ev.Data, SeenAt: ev.Time,
 		}})
 	}
 	return recs, dead, nil
