@@ -27,7 +27,9 @@ var hostProfile = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.Transition
 // mail servers may tell its case apart. It refuses what is not one address: «нет», «-», no «@»,
 // blanks inside, several addresses, a domain that is not a host name.
 func Email(s string) (string, error) {
-	t := strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r == '<' || r == '>' || r == '.' || r == ',' || r == ';' })
+	t := strings.TrimFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || r == '<' || r == '>' || r == '.' || r == ',' || r == ';'
+	})
 	if t == "" {
 		return "", fmt.Errorf("%w: empty", ErrEmail)
 	}
@@ -91,7 +93,9 @@ func readableHost(host string) (string, error) {
 // removed. It refuses «нет», «-», e-mail addresses, schemes other than http and https, blanks
 // inside, and hosts that are not host names.
 func Website(s string) (string, error) {
-	t := strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r == ',' || r == ';' || r == '.' || r == '"' || r == '«' || r == '»' })
+	t := strings.TrimFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || r == ',' || r == ';' || r == '.' || r == '"' || r == '«' || r == '»'
+	})
 	if t == "" {
 		return "", fmt.Errorf("%w: empty", ErrWebsite)
 	}

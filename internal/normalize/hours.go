@@ -384,7 +384,9 @@ func skipWord(s string, i int, w string) int {
 
 // nextIsTime reports whether the next thing after s[i:] (past blanks and colons) is a digit.
 func nextIsTime(s string, i int) bool {
-	t := strings.TrimLeftFunc(s[i:], func(r rune) bool { return r == ' ' || r == ':' || r == '.' || r == ',' || r == 's' || isDash(r) || r == 'с' })
+	t := strings.TrimLeftFunc(s[i:], func(r rune) bool {
+		return r == ' ' || r == ':' || r == '.' || r == ',' || r == 's' || isDash(r) || r == 'с'
+	})
 	return t != "" && t[0] >= '0' && t[0] <= '9'
 }
 
