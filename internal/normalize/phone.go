@@ -168,9 +168,12 @@ func onePhone(piece string) (Phone, error) {
 		}
 		p.Note = tail
 	}
-	num, err := phonenumbers.Parse(number, PhoneRegion)
-	if err != nil {
-		return Phone{}, fmt.Errorf("%w: %q: %v", ErrPhone, piece, err)
+	num, ok := russianNumber(number)
+	if !ok {
+		var err error
+		if num, err = phonenumbers.Parse(number, PhoneRegion); err != nil {
+			return Phone{}, fmt.Errorf("%w: %q: %v", ErrPhone, piece, err)
+		}
 	}
 	if !phonenumbers.IsValidNumber(num) {
 		return Phone{}, fmt.Errorf("%w: %q is not a valid number (wrong length or no such code)", ErrPhone, piece)
@@ -180,6 +183,42 @@ func onePhone(piece string) (Phone, error) {
 	}
 	p.Number = phonenumbers.Format(num, phonenumbers.E164)
 	return p, nil
+}
+
+// russianNumber is the fast path for how Russian lists write nearly every number: «8 …» or
+// «+7 …» with 11 digits, or 10 digits alone. It skips the general parser's regular expressions;
+// the number is still checked against the numbering plan by IsValidNumber.
+func russianNumber(s string) (*phonenumbers.PhoneNumber, bool) {
+	var national uint64
+	digits, plus := 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if digits == 0 && !plus && c == '8' || digits == 0 && plus && c == '7' {
+				digits++
+				continue // the trunk prefix or the country code
+			}
+			if digits == 0 && plus {
+				return nil, false // another country
+			}
+			national = national*10 + uint64(c-'0')
+			digits++
+		case c == '+':
+			if digits > 0 || plus {
+				return nil, false
+			}
+			plus = true
+		}
+	}
+	if digits != 11 && !(digits == 10 && !plus && national >= 1e9) {
+		return nil, false
+	}
+	if national < 1e9 || national >= 1e10 {
+		return nil, false
+	}
+	cc := int32(7)
+	return &phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &national}, true
 }
 
 func isNumberPunct(r rune) bool {
