@@ -30,6 +30,11 @@ type Metrics struct {
 	ConnectorRuns *prometheus.CounterVec
 	// OutboxBacklog is how many change events wait for the relay.
 	OutboxBacklog prometheus.Gauge
+	// NormalizedFields counts the values the validate stage rewrote into their canonical form
+	// (phones to E.164, hours to schedules, districts to the reference names, …), by source and
+	// kind of field; field "schedule_unparsed" counts hours kept as text because they could not
+	// be read.
+	NormalizedFields *prometheus.CounterVec
 }
 
 // New creates a registry with Go and process collectors and the hub's instruments.
@@ -53,7 +58,10 @@ func New() *Metrics {
 		OutboxBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "socialhub_outbox_backlog", Help: "Change events written but not yet published.",
 		}),
+		NormalizedFields: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socialhub_normalized_fields_total", Help: "Values the validate stage normalized, by source and field.",
+		}, []string{"source", "field"}),
 	}
-	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Lag, m.ConnectorRuns, m.OutboxBacklog)
+	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Lag, m.ConnectorRuns, m.OutboxBacklog, m.NormalizedFields)
 	return m
 }

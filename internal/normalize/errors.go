@@ -14,3 +14,14 @@ var (
 	// typo somewhere in it. Nothing is guessed; the person who keeps the list has to correct it.
 	ErrChecksum = errors.New("checksum does not hold")
 )
+
+// Sentinels of the contact and text normalizers: each error they return wraps one, and its
+// message says what exactly could not be read.
+var (
+	ErrPhone    = errors.New("invalid phone")
+	ErrEmail    = errors.New("invalid e-mail")
+	ErrWebsite  = errors.New("invalid website")
+	ErrHours    = errors.New("unreadable opening hours")
+	ErrDistrict = errors.New("unknown district")
+	ErrOkrug    = errors.New("unknown okrug")
+)

@@ -112,7 +112,8 @@ func (s *Stage) Process(m kafka.Message) (kafka.Message, error) {
 		s.opts.Metrics.RecordsIn.WithLabelValues(StageName).Inc()
 	}
 	var ev event.Event
-	reasons := s.check(m, &ev)
+	var n normalizer
+	reasons := s.check(m, &ev, &n)
 	if len(reasons) > 0 {
 		if s.opts.Metrics != nil {
 			s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeRejected).Inc()
@@ -138,12 +139,18 @@ func (s *Stage) Process(m kafka.Message) (kafka.Message, error) {
 	}
 	if s.opts.Metrics != nil {
 		s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeValid).Inc()
+		for i, c := range n.counts {
+			if c > 0 {
+				s.opts.Metrics.NormalizedFields.WithLabelValues(ev.SourceName(), fieldLabels[i]).Add(float64(c))
+			}
+		}
 	}
 	return kafka.Message{Topic: s.opts.Topics.Valid, Key: m.Key, Value: value, Headers: m.Headers}, nil
 }
 
-// check fills ev and returns every reason the record cannot go on.
-func (s *Stage) check(m kafka.Message, ev *event.Event) []event.Reason {
+// check fills ev, normalizing the data of service records (see normalizeService), and returns every
+// reason the record cannot go on.
+func (s *Stage) check(m kafka.Message, ev *event.Event, n *normalizer) []event.Reason {
 	if err := event.Unmarshal(m.Value, ev); err != nil {
 		return []event.Reason{{Field: "(envelope)", Message: err.Error()}}
 	}
@@ -161,6 +168,12 @@ func (s *Stage) check(m kafka.Message, ev *event.Event) []event.Reason {
 	default:
 		return append(reasons, event.Reason{Field: "(envelope).op", Message: "op must be upsert or delete, got " + strconv.Quote(ev.Op)})
 	}
+	if ev.EntityType == schemas.EntityService {
+		// Normalize before the schema check, so the profile judges the values the catalog will hold
+		// and the content hash below is the normalized document's: the same input gives the same
+		// hash run after run.
+		ev.Data = normalizeService(ev.Data, n)
+	}
 	violations, err := s.opts.Validator.Validate(ev.EntityType, ev.Data)
 	if errors.Is(err, schemas.ErrUnknownEntity) {
 		return append(reasons, event.Reason{Field: "(envelope).entitytype", Message: "unknown entity type " + strconv.Quote(ev.EntityType)})
@@ -168,8 +181,12 @@ func (s *Stage) check(m kafka.Message, ev *event.Event) []event.Reason {
 	if err != nil {
 		return append(reasons, event.Reason{Field: "(root)", Message: err.Error()})
 	}
-	for _, v := range violations {
-		reasons = append(reasons, event.Reason{Field: v.Field, Message: v.Message})
+	if len(violations) > 0 || len(n.reasons) > 0 {
+		data := n.reasons
+		for _, v := range violations {
+			data = append(data, event.Reason{Field: v.Field, Message: v.Message})
+		}
+		reasons = append(reasons, mergeReasons(data)...)
 	}
 	if len(reasons) > 0 {
 		return reasons

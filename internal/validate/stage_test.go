@@ -141,7 +141,11 @@ func TestProcessValidRecord(t *testing.T) {
 
 	var ev event.Event
 	require.NoError(t, event.Unmarshal(out.Value, &ev))
-	want, err := event.ContentHash(mustJSON(t, serviceDoc("DSZN-1")))
+	// The organization's name comes out with its quotes normalized, and the hash is the normalized
+	// document's.
+	normalized := serviceDoc("DSZN-1")
+	normalized["organization"].(map[string]any)["name"] = "ГБУ ТЦСО «Марьино»"
+	want, err := event.ContentHash(mustJSON(t, normalized))
 	require.NoError(t, err)
 	require.Equal(t, want, ev.ContentHash)
 	require.NotEmpty(t, ev.ID)
@@ -152,9 +156,10 @@ func TestProcessValidRecord(t *testing.T) {
 	require.Equal(t, schemas.EntityService, ev.EntityType)
 	require.Equal(t, event.OpUpsert, ev.Op)
 	require.True(t, in.Time.Equal(ev.Time), "the record keeps the time it was seen")
-	require.JSONEq(t, string(data), string(ev.Data))
+	require.JSONEq(t, string(mustJSON(t, normalized)), string(ev.Data))
 
 	require.Equal(t, 1.0, counter(t, m.RecordsIn.WithLabelValues(validate.StageName)))
+	require.Equal(t, 1.0, counter(t, m.NormalizedFields.WithLabelValues(source, "name")))
 	require.Equal(t, 1.0, counter(t, m.RecordsOut.WithLabelValues(validate.StageName, metrics.OutcomeValid)))
 	require.Equal(t, 0.0, counter(t, m.RecordsOut.WithLabelValues(validate.StageName, metrics.OutcomeRejected)))
 }
