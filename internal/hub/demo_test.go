@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"socialhub/connectors"
 	"socialhub/connectors/csv"
@@ -100,4 +101,27 @@ func TestDemoRunsEverySource(t *testing.T) {
 		// 240 valid department rows and 34 valid feed services.
 		return getJSON(t, addrs.HTTP, "/services?per_page=1", &list) == http.StatusOK && list.TotalItems == 240+34
 	}, 60*time.Second, 100*time.Millisecond)
+}
+
+// TestBadSourceStopsStart: a residents source without the pseudonym key stops the hub at start,
+// naming the source and the variable, instead of failing at its first run.
+func TestBadSourceStopsStart(t *testing.T) {
+	db := pgtest.NewDB(t, hub.Migrations()...)
+	kc := kafkatest.New(t, 1)
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.DatabaseURL = db.URL
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Kafka.Brokers = kc.Config.Brokers
+	var node yaml.Node
+	require.NoError(t, yaml.Unmarshal([]byte("mode: table\ndsn: postgres://x@127.0.0.1:1/registry\ntable: registry_residents\n"), &node))
+	cfg.Sources = []config.Source{{Name: "registry", Kind: "residents", Options: *node.Content[0]}}
+	require.NoError(t, cfg.Validate())
+	err := hub.Run(context.Background(), cfg, hub.Options{
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Registry: connectors.NewRegistry(residents.Kind()),
+		Getenv:   func(string) string { return "" },
+	})
+	require.ErrorContains(t, err, `source "registry"`)
+	require.ErrorContains(t, err, "SOCIALHUB_PSEUDONYM_KEY")
 }

@@ -158,6 +158,14 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		if _, ok := registry.Kind(s.Kind); !ok {
 			return fmt.Errorf("source %q: %w %q", s.Name, connectors.ErrUnknownKind, s.Kind)
 		}
+		if s.Disabled {
+			continue
+		}
+		// Building a source checks its options and secrets: a mistake stops the hub now, with the
+		// source and field named, not at the first run.
+		if _, err := registry.New(s, connectors.Deps{Logger: log, DataDir: cfg.DataDir, Getenv: getenv}); err != nil {
+			return fmt.Errorf("source %q: %w", s.Name, err)
+		}
 	}
 
 	checkpoints := connectors.NewCheckpoints(pool)
