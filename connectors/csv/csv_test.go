@@ -104,7 +104,7 @@ func TestAcceptance(t *testing.T) {
 		srv *httptest.Server
 	}
 	outer := t
-	inputs := &perSubtest[input]{build: func() input {
+	inputs := &connectortest.PerSubtest[input]{Build: func() input {
 		l := &list{body: header + rows}
 		srv := httptest.NewServer(l)
 		outer.Cleanup(srv.Close)
@@ -112,15 +112,15 @@ func TestAcceptance(t *testing.T) {
 	}}
 	connectortest.Run(t, connectortest.Fixture{
 		New: func(t *testing.T) connectors.Source {
-			return source(t, map[string]any{"url": inputs.get(t).srv.URL, "rate_limit": -1})
+			return source(t, map[string]any{"url": inputs.Get(t).srv.URL, "rate_limit": -1})
 		},
 		Want: 3,
 		Shrink: func(t *testing.T) []string {
-			inputs.get(t).l.set(func(l *list) { l.body = header + strings.SplitN(rows, "\n", 2)[0] + "\n" })
+			inputs.Get(t).l.set(func(l *list) { l.body = header + strings.SplitN(rows, "\n", 2)[0] + "\n" })
 			return []string{"DSZN-2", "DSZN-3"}
 		},
 		Break: func(t *testing.T) {
-			inputs.get(t).l.set(func(l *list) { l.status = http.StatusServiceUnavailable })
+			inputs.Get(t).l.set(func(l *list) { l.status = http.StatusServiceUnavailable })
 		},
 	})
 }
@@ -128,44 +128,18 @@ func TestAcceptance(t *testing.T) {
 func TestAcceptanceFromPath(t *testing.T) {
 	t.Parallel()
 	outer := t
-	paths := &perSubtest[string]{build: func() string { return writeFile(outer, []byte(header+rows)) }}
+	paths := &connectortest.PerSubtest[string]{Build: func() string { return writeFile(outer, []byte(header+rows)) }}
 	connectortest.Run(t, connectortest.Fixture{
-		New:  func(t *testing.T) connectors.Source { return source(t, map[string]any{"path": paths.get(t)}) },
+		New:  func(t *testing.T) connectors.Source { return source(t, map[string]any{"path": paths.Get(t)}) },
 		Want: 3,
 		Shrink: func(t *testing.T) []string {
-			require.NoError(t, os.WriteFile(paths.get(t), []byte(header+strings.SplitN(rows, "\n", 2)[0]+"\n"), 0o600))
+			require.NoError(t, os.WriteFile(paths.Get(t), []byte(header+strings.SplitN(rows, "\n", 2)[0]+"\n"), 0o600))
 			return []string{"DSZN-2", "DSZN-3"}
 		},
-		Break: func(t *testing.T) { require.NoError(t, os.Remove(paths.get(t))) },
+		Break: func(t *testing.T) { require.NoError(t, os.Remove(paths.Get(t))) },
 	})
 }
 
-// perSubtest gives each subtest of the acceptance suite its own input, so a subtest that shrinks
-// or breaks it changes nothing another one reads, however the suite schedules them. A subtest's
-// own subtests share its input.
-type perSubtest[T any] struct {
-	mu    sync.Mutex
-	m     map[string]T
-	build func() T
-}
-
-func (p *perSubtest[T]) get(t *testing.T) T {
-	key := t.Name()
-	if parts := strings.SplitN(key, "/", 3); len(parts) >= 2 {
-		key = parts[0] + "/" + parts[1]
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = map[string]T{}
-	}
-	v, ok := p.m[key]
-	if !ok {
-		v = p.build()
-		p.m[key] = v
-	}
-	return v
-}
 
 func TestSnapshotIsTheContentHash(t *testing.T) {
 	t.Parallel()

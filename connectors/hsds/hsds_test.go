@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -208,19 +207,19 @@ func TestAcceptance(t *testing.T) {
 		srv *httptest.Server
 	}
 	outer := t
-	inputs := &perSubtest[input]{build: func() input {
+	inputs := &connectortest.PerSubtest[input]{Build: func() input {
 		f, srv := newFeed(outer, services)
 		return input{f, srv}
 	}}
 	connectortest.Run(t, connectortest.Fixture{
 		New: func(t *testing.T) connectors.Source {
-			return source(t, map[string]any{"base_url": inputs.get(t).srv.URL, "per_page": 7}, nil)
+			return source(t, map[string]any{"base_url": inputs.Get(t).srv.URL, "per_page": 7}, nil)
 		},
 		Want:     len(services),
 		Rejected: 1,
 		Shrink: func(t *testing.T) []string {
 			var gone []string
-			inputs.get(t).f.set(func(f *feed) {
+			inputs.Get(t).f.set(func(f *feed) {
 				gone = []string{idOf(f.services[3]), idOf(f.services[10])}
 				f.services = slices.Delete(slices.Clone(f.services), 10, 11)
 				f.services = slices.Delete(f.services, 3, 4)
@@ -228,37 +227,11 @@ func TestAcceptance(t *testing.T) {
 			return gone
 		},
 		Break: func(t *testing.T) {
-			inputs.get(t).f.set(func(f *feed) { f.status = http.StatusServiceUnavailable })
+			inputs.Get(t).f.set(func(f *feed) { f.status = http.StatusServiceUnavailable })
 		},
 	})
 }
 
-// perSubtest gives each subtest of the acceptance suite its own input, so a subtest that shrinks
-// or breaks it changes nothing another one reads, however the suite schedules them. A subtest's
-// own subtests share its input.
-type perSubtest[T any] struct {
-	mu    sync.Mutex
-	m     map[string]T
-	build func() T
-}
-
-func (p *perSubtest[T]) get(t *testing.T) T {
-	key := t.Name()
-	if parts := strings.SplitN(key, "/", 3); len(parts) >= 2 {
-		key = parts[0] + "/" + parts[1]
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = map[string]T{}
-	}
-	v, ok := p.m[key]
-	if !ok {
-		v = p.build()
-		p.m[key] = v
-	}
-	return v
-}
 
 func TestMapsHSDSService(t *testing.T) {
 	t.Parallel()

@@ -205,52 +205,26 @@ func TestAcceptance(t *testing.T) {
 		srv *httptest.Server
 	}
 	outer := t
-	inputs := &perSubtest[input]{build: func() input {
+	inputs := &connectortest.PerSubtest[input]{Build: func() input {
 		a, srv := newAPI(outer, "page", slices.Clone(items))
 		return input{a, srv}
 	}}
 	connectortest.Run(t, connectortest.Fixture{
-		New:      func(t *testing.T) connectors.Source { return source(t, options(inputs.get(t).srv, "page"), nil) },
+		New:      func(t *testing.T) connectors.Source { return source(t, options(inputs.Get(t).srv, "page"), nil) },
 		Want:     13,
 		Rejected: 1,
 		Shrink: func(t *testing.T) []string {
-			inputs.get(t).a.set(func(a *api) {
+			inputs.Get(t).a.set(func(a *api) {
 				a.items = slices.Delete(slices.Clone(a.items), 9, 11)
 			})
 			return []string{"ngo-010", "ngo-011"}
 		},
 		Break: func(t *testing.T) {
-			inputs.get(t).a.set(func(a *api) { a.status = http.StatusServiceUnavailable })
+			inputs.Get(t).a.set(func(a *api) { a.status = http.StatusServiceUnavailable })
 		},
 	})
 }
 
-// perSubtest gives each subtest of the acceptance suite its own input, so a subtest that shrinks
-// or breaks it changes nothing another one reads, however the suite schedules them. A subtest's
-// own subtests share its input.
-type perSubtest[T any] struct {
-	mu    sync.Mutex
-	m     map[string]T
-	build func() T
-}
-
-func (p *perSubtest[T]) get(t *testing.T) T {
-	key := t.Name()
-	if parts := strings.SplitN(key, "/", 3); len(parts) >= 2 {
-		key = parts[0] + "/" + parts[1]
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = map[string]T{}
-	}
-	v, ok := p.m[key]
-	if !ok {
-		v = p.build()
-		p.m[key] = v
-	}
-	return v
-}
 
 func TestPaginationStyles(t *testing.T) {
 	t.Parallel()
