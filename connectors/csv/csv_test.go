@@ -140,7 +140,6 @@ func TestAcceptanceFromPath(t *testing.T) {
 	})
 }
 
-
 func TestSnapshotIsTheContentHash(t *testing.T) {
 	t.Parallel()
 	l := &list{body: header + rows}

@@ -232,7 +232,6 @@ func TestAcceptance(t *testing.T) {
 	})
 }
 
-
 func TestMapsHSDSService(t *testing.T) {
 	t.Parallel()
 	svc := `{"id":"svc-1","name":"Психологическая помощь","status":"active","minimum_age":14,

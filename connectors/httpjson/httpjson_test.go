@@ -225,7 +225,6 @@ func TestAcceptance(t *testing.T) {
 	})
 }
 
-
 func TestPaginationStyles(t *testing.T) {
 	t.Parallel()
 	for _, style := range []string{"none", "page", "offset", "cursor", "link"} {
