@@ -45,6 +45,10 @@ test: setup ## run every test (real PostgreSQL and in-process Kafka; no services
 bench: setup ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m $(PKGS)
 
+.PHONY: faults
+faults: setup ## fault injection at full size: kill -9 mid-load, a process killed during a scale-out ingest
+	SOCIALHUB_SCALEOUT_ROWS=$${SOCIALHUB_SCALEOUT_ROWS:-40000} $(GO) test -count=1 -timeout 30m -v -run 'TestScaleOut|TestKillNineMidLoad' ./cmd/socialhub
+
 .PHONY: lint
 lint: setup ## vet and check formatting
 	$(GO) vet $(PKGS)

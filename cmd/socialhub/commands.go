@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"socialhub/internal/config"
@@ -81,11 +82,63 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	}
 	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	return hub.Run(ctx, cfg, hub.Options{
+		Logger:        log,
+		Registry:      kinds(),
+		Getenv:        getenv,
+		SingleProcess: true,
+		Started: func(a hub.Addrs) {
+			fmt.Fprintf(stdout, "socialhub %s\n  API:   http://%s/\n  Kafka: %v\n", version(), a.HTTP, a.Kafka)
+		},
+	})
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("socialhub serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c commonFlags
+	c.register(fs)
+	roles := fs.String("roles", strings.Join(config.AllRoles, ","), "comma-separated roles this process runs: "+strings.Join(config.AllRoles, ", "))
+	httpAddr := fs.String("http", "", "HTTP listen address: the API, or with no api role only /healthz, /readyz and /metrics (env SOCIALHUB_HTTP_ADDR)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: socialhub serve --roles=connectors,validate,resolve,relay,api [flags]\n\n"+
+			"Runs some or all of the hub's roles against an external Kafka cluster (kafka.brokers or\n"+
+			"SOCIALHUB_KAFKA_BROKERS, with kafka.tls / kafka.sasl) and an external PostgreSQL (DATABASE_URL).\n"+
+			"Run any number of processes per role: Kafka consumer groups share the partitions, and the\n"+
+			"connectors run in the one process that holds their lease in PostgreSQL.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := c.load(getenv)
+	if err != nil {
+		return err
+	}
+	cfg.Roles = nil
+	for _, r := range strings.Split(*roles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			cfg.Roles = append(cfg.Roles, r)
+		}
+	}
+	if *httpAddr != "" {
+		cfg.HTTP.Addr = *httpAddr
+	}
+	if cfg.DatabaseURL == "" || len(cfg.Kafka.Brokers) == 0 {
+		return usageError{"serve runs against external services: set DATABASE_URL and SOCIALHUB_KAFKA_BROKERS (or database_url and kafka.brokers); for everything in one process on embedded defaults use 'socialhub run'"}
+	}
+	if len(cfg.Roles) == 0 {
+		return usageError{"--roles names no role"}
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	return hub.Run(ctx, cfg, hub.Options{
 		Logger:   log,
 		Registry: kinds(),
 		Getenv:   getenv,
 		Started: func(a hub.Addrs) {
-			fmt.Fprintf(stdout, "socialhub %s\n  API:   http://%s/\n  Kafka: %v\n", version(), a.HTTP, a.Kafka)
+			fmt.Fprintf(stdout, "socialhub %s serving %s\n  HTTP:  http://%s/\n  Kafka: %v\n", version(), strings.Join(cfg.Roles, ","), a.HTTP, a.Kafka)
 		},
 	})
 }

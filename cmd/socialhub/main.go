@@ -40,6 +40,7 @@ const usage = `socialhub — the data hub of the city's social services
 
 Usage:
   socialhub run [flags]        run everything in one process on embedded defaults
+  socialhub serve --roles=...  run some roles against external Kafka and PostgreSQL (scale out)
   socialhub migrate [flags]    apply the database migrations and exit
   socialhub demo [flags]       write the demo department file (CSV) to stdout or a file
   socialhub demo generate      write every demo source's data into a directory (see -h)
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	switch cmd {
 	case "run":
 		return cmdRun(ctx, rest, stdout, stderr, getenv)
+	case "serve":
+		return cmdServe(ctx, rest, stdout, stderr, getenv)
 	case "migrate":
 		return cmdMigrate(ctx, rest, stdout, stderr, getenv)
 	case "demo":

@@ -37,6 +37,9 @@ type Options struct {
 	// Registerer receives the HTTP request metrics; without one they are not collected.
 	Registerer prometheus.Registerer
 	Version    string // the hub's version
+	// OpsOnly serves only /healthz, /readyz and /metrics: a process without the api role still
+	// answers its probes and scrapes.
+	OpsOnly bool
 	// Sources serves /v1/sources; nil in a process that runs no connectors.
 	Sources Sources
 	// AdminToken, when set, is the bearer token operator requests (starting a run) must carry;
@@ -69,6 +72,18 @@ func New(opts Options) *Server {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}))
 	}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if opts.Gatherer != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such resource", nil)
+	})
+	s.handler = s.observe(s.mux)
+	if opts.OpsOnly {
+		return s
+	}
 	s.mux.HandleFunc("GET /{$}", s.meta)
 	s.mux.HandleFunc("GET /services", s.listServices)
 	s.mux.HandleFunc("GET /services/{id}", s.getService)
@@ -79,15 +94,6 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /v1/sources/{name}", s.getSource)
 	s.mux.HandleFunc("POST /v1/sources/{name}/runs", s.startRun)
 	s.mux.HandleFunc("GET /v1/sources/{name}/runs/{id}", s.getRun)
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	if opts.Gatherer != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
-	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such resource", nil)
-	})
-	s.handler = s.observe(s.mux)
 	return s
 }
 

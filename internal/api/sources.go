@@ -26,6 +26,9 @@ var (
 	ErrUnknownSource = errors.New("unknown source")
 	// ErrSourceBusy: the source is running already (409).
 	ErrSourceBusy = errors.New("source is already running")
+	// ErrNotRunningConnectors: this process does not run the connectors now (503): it has not the
+	// connectors role, or another process holds their lease.
+	ErrNotRunningConnectors = errors.New("this process does not run the connectors; ask the process that does (socialhub serve --roles=connectors)")
 )
 
 // SourceStatus is one source as GET /v1/sources shows it.
@@ -109,6 +112,9 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 		return
 	case errors.Is(err, ErrSourceBusy):
 		writeError(w, http.StatusConflict, err.Error(), nil)
+		return
+	case errors.Is(err, ErrNotRunningConnectors):
+		writeError(w, http.StatusServiceUnavailable, ErrNotRunningConnectors.Error(), nil)
 		return
 	case err != nil:
 		s.respond(w, r, nil, err)

@@ -2,11 +2,13 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
 )
 
 // Config is how the hub reaches Kafka.
@@ -19,14 +21,21 @@ type Config struct {
 	BatchTimeout time.Duration
 	// MaxWait bounds how long a fetch waits for MinBytes.
 	MaxWait time.Duration
+	// TLS, when set, encrypts every connection to the brokers.
+	TLS *tls.Config
+	// SASL, when set, authenticates every connection (PLAIN or SCRAM).
+	SASL sasl.Mechanism
 }
 
-func (c Config) dialer() *kafka.Dialer {
-	return &kafka.Dialer{ClientID: c.ClientID, Timeout: 10 * time.Second, DualStack: true}
+// Dialer returns the dialer every reader and consumer group of the hub uses.
+func (c Config) Dialer() *kafka.Dialer {
+	return &kafka.Dialer{ClientID: c.ClientID, Timeout: 10 * time.Second, DualStack: true, TLS: c.TLS, SASLMechanism: c.SASL}
 }
+
+func (c Config) dialer() *kafka.Dialer { return c.Dialer() }
 
 func (c Config) transport() *kafka.Transport {
-	return &kafka.Transport{ClientID: c.ClientID, DialTimeout: 10 * time.Second}
+	return &kafka.Transport{ClientID: c.ClientID, DialTimeout: 10 * time.Second, TLS: c.TLS, SASL: c.SASL}
 }
 
 // NewWriter returns a writer for messages that name their own topic. WriteMessages returns only

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,10 +21,14 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// DatabaseURL, when set, is used instead of the embedded PostgreSQL cluster. Env: DATABASE_URL.
 	DatabaseURL string   `yaml:"database_url"`
+	Database    Database `yaml:"database"`
 	HTTP        HTTP     `yaml:"http"`
 	Kafka       Kafka    `yaml:"kafka"`
 	Pipeline    Pipeline `yaml:"pipeline"`
 	Log         Log      `yaml:"log"`
+	// Roles are the parts this process runs (default all); `socialhub serve --roles` sets them.
+	Roles      []string   `yaml:"roles"`
+	Connectors Connectors `yaml:"connectors"`
 	// Demo loads the demo sources on first start.
 	Demo    bool     `yaml:"demo"`
 	Sources []Source `yaml:"sources"`
@@ -51,6 +56,39 @@ type Kafka struct {
 	Partitions int `yaml:"partitions"`
 	// MaxMessageBytes is the largest record the hub writes (the broker's message.max.bytes).
 	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// TLS and SASL secure the connections to external brokers.
+	TLS  KafkaTLS  `yaml:"tls"`
+	SASL KafkaSASL `yaml:"sasl"`
+}
+
+// KafkaTLS configures TLS to the brokers.
+type KafkaTLS struct {
+	Enabled  bool   `yaml:"enabled"`
+	CAFile   string `yaml:"ca_file"`   // PEM; empty: the system's roots
+	CertFile string `yaml:"cert_file"` // client certificate for mutual TLS
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the host name checked in the brokers' certificates.
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"` // test clusters only
+}
+
+// KafkaSASL configures SASL authentication to the brokers.
+type KafkaSASL struct {
+	// Mechanism is "", plain, scram-sha-256 or scram-sha-512.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	// PasswordEnv names the variable holding the password (default SOCIALHUB_KAFKA_PASSWORD).
+	PasswordEnv string `yaml:"password_env"`
+	// Password is read from PasswordEnv, never from the file.
+	Password string `yaml:"-"`
+}
+
+// Database tunes the PostgreSQL pool. TLS is set in the URL (sslmode=verify-full, sslrootcert=...).
+type Database struct {
+	MaxConns        int32         `yaml:"max_conns"` // 0: pgx's default, max(4, cores)
+	MinConns        int32         `yaml:"min_conns"`
+	MaxConnLifetime time.Duration `yaml:"max_conn_lifetime"`
+	MaxConnIdleTime time.Duration `yaml:"max_conn_idle_time"`
 }
 
 // Pipeline tunes the stages.
@@ -61,6 +99,45 @@ type Pipeline struct {
 	BatchWait time.Duration `yaml:"batch_wait"`
 	// RelayInterval is how often the outbox relay polls when idle.
 	RelayInterval time.Duration `yaml:"relay_interval"`
+	// SessionTimeout is the consumer groups' session timeout: how soon the partitions of a
+	// process that died go to the others.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+}
+
+// Connectors configures the connectors role.
+type Connectors struct {
+	// LeaseTTL is how long the connectors' lease lasts unrenewed: how soon another process with
+	// the connectors role takes over from one that died (default 15s).
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+}
+
+// Roles a process can run.
+const (
+	RoleConnectors = "connectors"
+	RoleValidate   = "validate"
+	RoleResolve    = "resolve"
+	RoleRelay      = "relay"
+	RoleAPI        = "api"
+)
+
+// AllRoles lists every role, in the order they are documented.
+var AllRoles = []string{RoleConnectors, RoleValidate, RoleResolve, RoleRelay, RoleAPI}
+
+// RoleSet returns the roles to run; no roles configured means all of them.
+func (c Config) RoleSet() map[string]bool {
+	out := map[string]bool{}
+	for _, r := range c.RoleNames() {
+		out[r] = true
+	}
+	return out
+}
+
+// RoleNames returns the roles to run, all when none are configured.
+func (c Config) RoleNames() []string {
+	if len(c.Roles) == 0 {
+		return AllRoles
+	}
+	return c.Roles
 }
 
 // Log configures logging.
@@ -107,8 +184,9 @@ func Default() Config {
 			Partitions:      4,
 			MaxMessageBytes: 1 << 20,
 		},
-		Pipeline: Pipeline{BatchSize: 500, BatchWait: 50 * time.Millisecond, RelayInterval: 100 * time.Millisecond},
-		Log:      Log{Level: "info", Format: "text"},
+		Connectors: Connectors{LeaseTTL: 15 * time.Second},
+		Pipeline:   Pipeline{BatchSize: 500, BatchWait: 50 * time.Millisecond, RelayInterval: 100 * time.Millisecond, SessionTimeout: 10 * time.Second},
+		Log:        Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -158,6 +236,11 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	if v := getenv("SOCIALHUB_ADMIN_TOKEN"); v != "" {
 		c.HTTP.AdminToken = v
 	}
+	env := c.Kafka.SASL.PasswordEnv
+	if env == "" {
+		env = "SOCIALHUB_KAFKA_PASSWORD"
+	}
+	c.Kafka.SASL.Password = getenv(env)
 	if v := getenv("SOCIALHUB_DATA_DIR"); v != "" {
 		c.DataDir = v
 	}
@@ -197,14 +280,43 @@ func (c Config) Validate() error {
 	if c.Kafka.EmbeddedPort < 0 || c.Kafka.EmbeddedPort > 65535 {
 		bad("kafka.embedded_port", "must be a TCP port, got %d", c.Kafka.EmbeddedPort)
 	}
+	switch strings.ToLower(c.Kafka.SASL.Mechanism) {
+	case "":
+	case "plain", "scram-sha-256", "scram-sha-512":
+		if c.Kafka.SASL.Username == "" {
+			bad("kafka.sasl.username", "is required with kafka.sasl.mechanism")
+		}
+		if c.Kafka.SASL.Password == "" {
+			bad("kafka.sasl.password_env", "the password variable is not set")
+		}
+	default:
+		bad("kafka.sasl.mechanism", "must be plain, scram-sha-256 or scram-sha-512, got %q", c.Kafka.SASL.Mechanism)
+	}
+	if (c.Kafka.TLS.CertFile == "") != (c.Kafka.TLS.KeyFile == "") {
+		bad("kafka.tls.cert_file", "and kafka.tls.key_file go together")
+	}
+	if c.Database.MaxConns < 0 || c.Database.MinConns < 0 || (c.Database.MaxConns > 0 && c.Database.MinConns > c.Database.MaxConns) {
+		bad("database.min_conns", "must be between 0 and database.max_conns")
+	}
 	if c.Pipeline.BatchSize < 1 || c.Pipeline.BatchSize > 100000 {
 		bad("pipeline.batch_size", "must be between 1 and 100000, got %d", c.Pipeline.BatchSize)
 	}
 	if c.Pipeline.BatchWait < 0 {
 		bad("pipeline.batch_wait", "must not be negative")
 	}
+	if c.Pipeline.SessionTimeout < time.Second {
+		bad("pipeline.session_timeout", "must be at least 1s, got %s", c.Pipeline.SessionTimeout)
+	}
 	if c.Pipeline.RelayInterval <= 0 {
 		bad("pipeline.relay_interval", "must be positive")
+	}
+	for i, r := range c.Roles {
+		if !slices.Contains(AllRoles, r) {
+			bad(fmt.Sprintf("roles[%d]", i), "unknown role %q (roles: %s)", r, strings.Join(AllRoles, ", "))
+		}
+	}
+	if c.Connectors.LeaseTTL < time.Second {
+		bad("connectors.lease_ttl", "must be at least 1s, got %s", c.Connectors.LeaseTTL)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

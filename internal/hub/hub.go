@@ -43,6 +43,9 @@ func Migrations() []store.MigrationSet {
 type Options struct {
 	Logger   *slog.Logger
 	Registry *connectors.Registry
+	// SingleProcess says this process is the whole hub (`socialhub run`): it takes the connectors'
+	// lease at once instead of waiting for a dead predecessor's to expire.
+	SingleProcess bool
 	// Getenv reads the secrets sources name (os.Getenv when nil).
 	Getenv func(string) string
 	// Started, when set, is called once the API serves, with the addresses in use.
@@ -71,7 +74,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 
 	// PostgreSQL: the configured one, or our own cluster in the data directory.
 	dbURL := cfg.DatabaseURL
-	if dbURL == "" {
+	embeddedDB := dbURL == ""
+	if embeddedDB {
 		cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(cfg.DataDir, "postgres"), Logger: log, Database: "socialhub"})
 		if err != nil {
 			return fmt.Errorf("error starting embedded PostgreSQL: %w", err)
@@ -86,7 +90,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		dbURL = cluster.URL()
 		log.Info("embedded PostgreSQL running", "port", cluster.Port(), "data_dir", filepath.Join(cfg.DataDir, "postgres"))
 	}
-	pool, err := store.Open(ctx, dbURL)
+	pool, err := store.Open(ctx, dbURL, store.PoolOptions{
+		MaxConns: cfg.Database.MaxConns, MinConns: cfg.Database.MinConns,
+		MaxConnLifetime: cfg.Database.MaxConnLifetime, MaxConnIdleTime: cfg.Database.MaxConnIdleTime,
+	})
 	if err != nil {
 		return err
 	}
@@ -96,7 +103,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 
 	// Kafka: the configured cluster, or the embedded broker.
-	kcfg := broker.Config{Brokers: cfg.Kafka.Brokers, ClientID: "socialhub", BatchTimeout: 2 * time.Millisecond, MaxWait: 100 * time.Millisecond}
+	kcfg, err := kafkaConfig(cfg)
+	if err != nil {
+		return err
+	}
 	if len(kcfg.Brokers) == 0 {
 		emb, err := broker.StartEmbedded(broker.EmbeddedOptions{
 			DataDir: filepath.Join(cfg.DataDir, "kafka"), Port: cfg.Kafka.EmbeddedPort,
@@ -179,11 +189,12 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	})
 	vstage := validate.New(validate.Options{
 		Kafka: kcfg, Topics: topics, Validator: validator, Producer: writer, Metrics: m, Logger: log,
-		BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait,
+		BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait, SessionTimeout: cfg.Pipeline.SessionTimeout,
 	})
 	rstage := resolve.New(resolve.Options{
 		Pool: pool, Catalog: cat, Eligibility: eligibility.NewStore(pool), Outbox: outbox, Kafka: kcfg, Topics: topics, Producer: writer,
 		Metrics: m, Logger: log, BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait,
+		SessionTimeout: cfg.Pipeline.SessionTimeout,
 	})
 	relay := changes.NewRelay(changes.RelayOptions{
 		Outbox: outbox, Producer: writer, Topics: topics, Metrics: m, Logger: log,
@@ -192,6 +203,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	sched := schedule.New(runner, checkpoints, sources, log)
 
 	apiServer := api.New(api.Options{
+		OpsOnly: !cfg.RoleSet()[config.RoleAPI],
 		Catalog: cat, Logger: log, Gatherer: m.Registry, Registerer: m.Registry, Version: Version,
 		Ready:   func(ctx context.Context) error { return ready(ctx, pool, kcfg, topics) },
 		Sources: sourceStatus{sched: sched, checkpoints: checkpoints}, AdminToken: cfg.HTTP.AdminToken,
@@ -215,11 +227,28 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 			}
 		}()
 	}
-	launch("validate", vstage.Run)
-	launch("resolve", rstage.Run)
-	launch("relay", relay.Run)
-	launch("scheduler", sched.Run)
-	launch("api", func(ctx context.Context) error {
+	roles := cfg.RoleSet()
+	if roles[config.RoleValidate] {
+		launch("validate", vstage.Run)
+	}
+	if roles[config.RoleResolve] {
+		launch("resolve", rstage.Run)
+	}
+	if roles[config.RoleRelay] {
+		launch("relay", relay.Run)
+	}
+	if roles[config.RoleConnectors] {
+		// Any number of processes may have the connectors role; the lease holder runs them.
+		lease := connectors.NewLease(pool, "connectors", holderName(), cfg.Connectors.LeaseTTL, log)
+		if embeddedDB || opts.SingleProcess {
+			// This process is the whole hub: a lease left by a killed predecessor is stale.
+			if err := lease.TakeOver(ctx); err != nil {
+				return err
+			}
+		}
+		launch("scheduler", func(ctx context.Context) error { return lease.Hold(ctx, sched.Run) })
+	}
+	launch("http", func(ctx context.Context) error {
 		go func() {
 			<-ctx.Done()
 			sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
@@ -232,7 +261,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		return nil
 	})
 	addrs := Addrs{HTTP: ln.Addr().String(), Kafka: kcfg.Brokers, DatabaseURL: dbURL}
-	log.Info("socialhub is running", "api", "http://"+addrs.HTTP, "kafka", addrs.Kafka, "startup", time.Since(start).Round(time.Millisecond))
+	log.Info("socialhub is running", "roles", cfg.RoleNames(), "api", "http://"+addrs.HTTP, "kafka", addrs.Kafka, "startup", time.Since(start).Round(time.Millisecond))
 	if opts.Started != nil {
 		opts.Started(addrs)
 	}
@@ -267,4 +296,29 @@ func withSource(sources []config.Source, s config.Source) []config.Source {
 		}
 	}
 	return append(append([]config.Source(nil), sources...), s)
+}
+
+// holderName names this process in the connectors' lease: host and pid.
+func holderName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
+}
+
+// kafkaConfig builds the client settings of the configured brokers, with their TLS and SASL.
+func kafkaConfig(cfg config.Config) (broker.Config, error) {
+	kcfg := broker.Config{Brokers: cfg.Kafka.Brokers, ClientID: "socialhub", BatchTimeout: 2 * time.Millisecond, MaxWait: 100 * time.Millisecond}
+	t := cfg.Kafka.TLS
+	if t.Enabled || t.CAFile != "" || t.CertFile != "" {
+		tc, err := broker.NewTLS(broker.TLSOptions{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify})
+		if err != nil {
+			return kcfg, err
+		}
+		kcfg.TLS = tc
+	}
+	mech, err := broker.NewSASL(cfg.Kafka.SASL.Mechanism, cfg.Kafka.SASL.Username, cfg.Kafka.SASL.Password)
+	if err != nil {
+		return kcfg, err
+	}
+	kcfg.SASL = mech
+	return kcfg, nil
 }

@@ -61,6 +61,8 @@ func (s sourceStatus) RunNow(name string, full bool) (int64, error) {
 		return 0, errors.Join(api.ErrUnknownSource, err)
 	case errors.Is(err, schedule.ErrAlreadyRunning):
 		return 0, errors.Join(api.ErrSourceBusy, err)
+	case errors.Is(err, schedule.ErrNotStarted):
+		return 0, api.ErrNotRunningConnectors
 	}
 	return id, err
 }

@@ -79,6 +79,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                s.opts.GroupID,
 		Brokers:           s.opts.Kafka.Brokers,
+		Dialer:            s.opts.Kafka.Dialer(),
 		Topics:            []string{s.opts.Topics.Valid},
 		HeartbeatInterval: s.opts.SessionTimeout / 5,
 		SessionTimeout:    s.opts.SessionTimeout,

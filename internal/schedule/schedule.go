@@ -208,11 +208,12 @@ func (s *Scheduler) States() []SourceState {
 		st := SourceState{Source: s.sources[name], Running: s.running[name]}
 		if id, ok := s.entries[name]; ok && s.cron != nil {
 			st.Next = s.cron.Entry(id).Next
-			if st.Next.IsZero() {
-				// cron fills Next once it started; until then, compute it the same way.
-				if sch, err := cron.ParseStandard(st.Source.Schedule); err == nil {
-					st.Next = sch.Next(time.Now())
-				}
+		}
+		if st.Next.IsZero() && st.Source.Schedule != "" {
+			// Before cron started (or in a process waiting for the connectors' lease), the next run
+			// is still what the schedule says, whichever process makes it.
+			if sch, err := cron.ParseStandard(st.Source.Schedule); err == nil {
+				st.Next = sch.Next(time.Now())
 			}
 		}
 		out = append(out, st)

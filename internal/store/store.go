@@ -3,15 +3,37 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Open connects a pool to the database at url and checks it answers.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// PoolOptions tune a pool; zero values keep pgx's defaults.
+type PoolOptions struct {
+	MaxConns, MinConns               int32
+	MaxConnLifetime, MaxConnIdleTime time.Duration
+}
+
+// Open connects a pool to the database at url and checks it answers. TLS and the like come from
+// the URL (sslmode, sslrootcert, ...), as pgx reads them.
+func Open(ctx context.Context, url string, opts ...PoolOptions) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("error parsing database URL: %w", err)
+	}
+	for _, o := range opts {
+		if o.MaxConns > 0 {
+			cfg.MaxConns = o.MaxConns
+		}
+		if o.MinConns > 0 {
+			cfg.MinConns = o.MinConns
+		}
+		if o.MaxConnLifetime > 0 {
+			cfg.MaxConnLifetime = o.MaxConnLifetime
+		}
+		if o.MaxConnIdleTime > 0 {
+			cfg.MaxConnIdleTime = o.MaxConnIdleTime
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

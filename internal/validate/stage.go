@@ -33,7 +33,9 @@ type Options struct {
 	Logger    *slog.Logger
 	BatchSize int
 	BatchWait time.Duration
-	Now       func() time.Time
+	// SessionTimeout is the consumer group session timeout (kafka-go's default when zero).
+	SessionTimeout time.Duration
+	Now            func() time.Time
 }
 
 // Stage is the validate stage.
@@ -65,6 +67,10 @@ func New(opts Options) *Stage {
 func (s *Stage) Run(ctx context.Context) error {
 	rc := broker.ReaderConfig(s.opts.Kafka, s.opts.Topics.Raw)
 	rc.GroupID = s.opts.GroupID
+	if s.opts.SessionTimeout > 0 {
+		// How soon another process takes over the partitions of one that died.
+		rc.SessionTimeout, rc.HeartbeatInterval, rc.RebalanceTimeout = s.opts.SessionTimeout, s.opts.SessionTimeout/5, s.opts.SessionTimeout
+	}
 	r := kafka.NewReader(rc)
 	defer r.Close()
 	var batch []kafka.Message
