@@ -42,7 +42,9 @@ func NewHandler(opts HandlerOptions) *Handler {
 }
 
 // Mount registers the endpoints on m (an *api.Server or an *http.ServeMux).
-func (h *Handler) Mount(m interface{ Handle(pattern string, h http.Handler) }) {
+func (h *Handler) Mount(m interface {
+	Handle(pattern string, h http.Handler)
+}) {
 	m.Handle("GET /v1/dlq", h.operator(h.list))
 	m.Handle("GET /v1/dlq/counts", h.operator(h.counts))
 	m.Handle("GET /v1/dlq/{id}", h.operator(h.get))
