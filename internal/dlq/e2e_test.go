@@ -45,10 +45,10 @@ func migrations() []store.MigrationSet {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// pipeline is the real hub pipeline of a test, built the way hub.Run builds it: a connector
+// harness is the real hub pipeline of a test, built the way hub.Run builds it: a connector
 // runner, the validate and resolve stages and the dead-letter indexer, on the test's own database
 // and Kafka cluster.
-type pipeline struct {
+type harness struct {
 	pool     *pgxpool.Pool
 	kc       *kafkatest.Cluster
 	producer *kafka.Writer
@@ -60,7 +60,7 @@ type pipeline struct {
 	metrics  *metrics.Metrics
 }
 
-func startPipeline(t *testing.T) *pipeline {
+func startPipeline(t *testing.T) *harness {
 	t.Helper()
 	db := pgtest.NewDB(t, migrations()...)
 	kc := kafkatest.New(t, 3)
@@ -69,7 +69,7 @@ func startPipeline(t *testing.T) *pipeline {
 	validator, err := schemas.NewValidator()
 	require.NoError(t, err)
 	m := metrics.New()
-	p := &pipeline{
+	p := &harness{
 		pool: db.Pool, kc: kc, producer: w, metrics: m,
 		store: dlq.NewStore(db.Pool), catalog: catalog.NewStore(db.Pool), outbox: changes.NewOutbox(db.Pool),
 	}
@@ -123,7 +123,7 @@ func departmentFile(t *testing.T, rows int) (string, []string) {
 }
 
 // settled waits until every record on raw went to valid or dlq and resolve consumed all of valid.
-func (p *pipeline) settled(t *testing.T) {
+func (p *harness) settled(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	sum := func(topic string) int64 {
@@ -276,4 +276,152 @@ func gauge(t *testing.T, m *metrics.Metrics, source string) float64 {
 		}
 	}
 	return 0
+}
+
+// sink keeps what a runner writes instead of sending it, so a test can stage raw records itself.
+type sink struct{ msgs []kafka.Message }
+
+func (s *sink) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
+	s.msgs = append(s.msgs, msgs...)
+	return nil
+}
+
+// rawRecords reads a csv source into raw records without sending them.
+func (p *harness) rawRecords(t *testing.T, src config.Source) []kafka.Message {
+	t.Helper()
+	var s sink
+	r := connectors.NewRunner(connectors.RunnerOptions{
+		Registry: connectors.NewRegistry(csv.Kind()), Checkpoints: connectors.NewCheckpoints(p.pool), Producer: &s,
+		Topics: p.kc.Topics, Logger: quiet,
+	})
+	_, err := r.Run(context.Background(), src, connectors.RunOptions{Full: true})
+	require.NoError(t, err)
+	return s.msgs
+}
+
+// rejectedEarlier turns raw records into the dead letters validate wrote for them under an older
+// profile: the records are fine now, the reasons are the old profile's.
+func rejectedEarlier(t *testing.T, raw []kafka.Message, topics event.Topics) []kafka.Message {
+	t.Helper()
+	out := make([]kafka.Message, len(raw))
+	for i, m := range raw {
+		var ev event.Event
+		require.NoError(t, event.Unmarshal(m.Value, &ev))
+		m.Offset = int64(i)
+		dl, err := pipelineDeadLetter(validate.StageName, m, &ev, []event.Reason{{Field: "email", Message: "адрес почты не прошёл старую проверку"}})
+		require.NoError(t, err)
+		dl.Topic = topics.DLQ
+		out[i] = dl
+	}
+	return out
+}
+
+// TestReplayRepublishesOriginals: records validate rejected go back to raw as they were read. The
+// ones the current profile accepts land once and their dead letters are resolved; one that still
+// fails comes back on dlq with its new reasons, linked to the dead letter it was replayed from.
+func TestReplayRepublishesOriginals(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	p := startPipeline(t)
+	path, ids := departmentFile(t, 3)
+	good := p.rawRecords(t, csvSource(t, "ngo-ok", path, csv.DefaultColumns))
+	require.Len(t, good, len(ids))
+	onePath, oneID := departmentFile(t, 1)
+	broken := csv.DefaultColumns
+	broken.Email = broken.Phone
+	bad := p.rawRecords(t, csvSource(t, "ngo-bad", onePath, broken))
+
+	// The good records' old dead letters, and the broken record through the real validate stage.
+	require.NoError(t, p.producer.WriteMessages(ctx, append(rejectedEarlier(t, good, p.kc.Topics), bad...)...))
+	var entries []dlq.Entry
+	require.Eventually(t, func() bool {
+		entries = all(t, p.store, dlq.Filter{Status: dlq.StatusOpen})
+		return len(entries) == len(ids)+1
+	}, 60*time.Second, 50*time.Millisecond)
+	var sel []string
+	var badID string
+	for _, e := range entries {
+		sel = append(sel, e.ID)
+		if e.Source == "ngo-bad" {
+			badID = e.ID
+		}
+	}
+	require.NotEmpty(t, badID)
+
+	replayer := dlq.NewReplayer(dlq.ReplayerOptions{Store: p.store, Producer: p.producer, Topics: p.kc.Topics, Logger: quiet})
+	_, err := replayer.Replay(ctx, dlq.Selection{IDs: append([]string{"нет-такого"}, sel...)})
+	var nf *dlq.NotFoundError
+	require.ErrorAs(t, err, &nf)
+	require.Equal(t, []string{"нет-такого"}, nf.IDs)
+	require.Len(t, all(t, p.store, dlq.Filter{Status: dlq.StatusOpen}), len(ids)+1, "an unknown id replays nothing")
+
+	res, err := replayer.Replay(ctx, dlq.Selection{IDs: sel})
+	require.NoError(t, err)
+	require.Equal(t, len(sel), res.Replayed)
+	require.Len(t, res.Republished, len(sel))
+	require.Empty(t, res.Reruns)
+
+	// The good ones land and are resolved.
+	require.Eventually(t, func() bool {
+		stored, err := p.catalog.SourceRecordIDs(ctx, "ngo-ok")
+		require.NoError(t, err)
+		return slices.Equal(ids, stored)
+	}, 60*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return len(all(t, p.store, dlq.Filter{Source: "ngo-ok", Status: dlq.StatusResolved})) == len(ids)
+	}, 30*time.Second, 50*time.Millisecond)
+
+	// The broken one is rejected again: a new open dead letter, linked both ways.
+	var retry dlq.Entry
+	require.Eventually(t, func() bool {
+		open := all(t, p.store, dlq.Filter{Source: "ngo-bad", Status: dlq.StatusOpen})
+		if len(open) != 1 {
+			return false
+		}
+		retry = open[0]
+		return true
+	}, 60*time.Second, 50*time.Millisecond)
+	old, err := p.store.Get(ctx, badID)
+	require.NoError(t, err)
+	require.Equal(t, dlq.StatusReplayed, old.Status)
+	require.Equal(t, dlq.ModeRepublish, old.ReplayMode)
+	require.Equal(t, retry.ID, old.RetriedAs)
+	require.Equal(t, badID, retry.RetryOf)
+	require.Equal(t, old.ReplayEventID, retry.OriginalID, "the new dead letter is of the replayed record")
+	require.Equal(t, event.Key("ngo-bad", oneID[0]), retry.Key)
+	require.NotEmpty(t, retry.Reasons)
+
+	// Replaying what was replayed already is skipped, with the reason.
+	again, err := replayer.Replay(ctx, dlq.Selection{IDs: []string{badID}})
+	require.NoError(t, err)
+	require.Zero(t, again.Replayed)
+	require.Len(t, again.Skipped, 1)
+
+	// The same good records rejected and replayed once more land nowhere new: same content.
+	p.settled(t)
+	counts, err := p.catalog.Count(ctx)
+	require.NoError(t, err)
+	changed, err := p.outbox.Count(ctx)
+	require.NoError(t, err)
+	require.NoError(t, p.producer.WriteMessages(ctx, rejectedEarlier(t, good, p.kc.Topics)...))
+	var second []string
+	require.Eventually(t, func() bool {
+		second = second[:0]
+		for _, e := range all(t, p.store, dlq.Filter{Source: "ngo-ok", Status: dlq.StatusOpen}) {
+			second = append(second, e.ID)
+		}
+		return len(second) == len(ids)
+	}, 60*time.Second, 50*time.Millisecond)
+	res, err = replayer.Replay(ctx, dlq.Selection{IDs: second})
+	require.NoError(t, err)
+	require.Equal(t, len(ids), res.Replayed)
+	p.settled(t)
+	after, err := p.catalog.Count(ctx)
+	require.NoError(t, err)
+	require.Equal(t, counts, after)
+	changedAfter, err := p.outbox.Count(ctx)
+	require.NoError(t, err)
+	require.Equal(t, changed, changedAfter, "replaying content the catalog holds wrote change events")
+	// Those stay replayed: the catalog's content did not change, so nothing newer landed.
+	require.Len(t, all(t, p.store, dlq.Filter{Source: "ngo-ok", Status: dlq.StatusReplayed}), len(ids))
 }
