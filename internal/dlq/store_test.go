@@ -19,7 +19,7 @@ import (
 )
 
 // letter builds a dlq message as a stage writes it, at dlq offset off.
-func letter(t *testing.T, stage, source, extID string, off int64, reasons ...event.Reason) kafka.Message {
+func letter(t testing.TB, stage, source, extID string, off int64, reasons ...event.Reason) kafka.Message {
 	t.Helper()
 	ev := &event.Event{
 		ID: event.NewID(), Source: event.SourceURI(source), Type: event.Type("raw", "service", event.OpUpsert),
