@@ -35,6 +35,8 @@ type Metrics struct {
 	// kind of field; field "schedule_unparsed" counts hours kept as text because they could not
 	// be read.
 	NormalizedFields *prometheus.CounterVec
+	// DLQOpen is how many dead letters of a source are open (neither replayed nor resolved).
+	DLQOpen *prometheus.GaugeVec
 }
 
 // New creates a registry with Go and process collectors and the hub's instruments.
@@ -61,7 +63,10 @@ func New() *Metrics {
 		NormalizedFields: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "socialhub_normalized_fields_total", Help: "Values the validate stage normalized, by source and field.",
 		}, []string{"source", "field"}),
+		DLQOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "socialhub_dlq_open", Help: "Dead letters not yet replayed or resolved, by source.",
+		}, []string{"source"}),
 	}
-	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Lag, m.ConnectorRuns, m.OutboxBacklog, m.NormalizedFields)
+	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Lag, m.ConnectorRuns, m.OutboxBacklog, m.NormalizedFields, m.DLQOpen)
 	return m
 }

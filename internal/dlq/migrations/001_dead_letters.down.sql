@@ -1,0 +1,1 @@
+DROP TABLE dlq_dead_letters;
