@@ -244,3 +244,7 @@ func declaredID(b []byte) string {
 	}
 	return s.ID
 }
+
+// IsEntity says whether name is an entity of the profile: a document of its own, which the
+// Validator accepts.
+func IsEntity(name string) bool { return isEntity(name) }
