@@ -138,8 +138,10 @@ func decodeDocument(data []byte) (any, error) {
 		}
 		return nil, syntaxError(data, err)
 	}
+	end := dec.InputOffset()
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("invalid JSON at " + Position(data, dec.InputOffset()) + ": more than one value")
+		next := end + int64(len(data[end:])-len(bytes.TrimLeft(data[end:], " \t\r\n")))
+		return nil, errors.New("invalid JSON at " + Position(data, next) + ": more than one value")
 	}
 	return doc, nil
 }
