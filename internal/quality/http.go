@@ -18,7 +18,9 @@ type Handler struct {
 func NewHandler(store *Store) *Handler { return &Handler{store: store, log: store.opts.Logger} }
 
 // Mount registers the routes on m (*api.Server has this Handle).
-func (h *Handler) Mount(m interface{ Handle(pattern string, h http.Handler) }) {
+func (h *Handler) Mount(m interface {
+	Handle(pattern string, h http.Handler)
+}) {
 	m.Handle("GET /v1/quality", http.HandlerFunc(h.list))
 	m.Handle("GET /v1/quality/{source}", http.HandlerFunc(h.get))
 }
