@@ -16,7 +16,8 @@ const (
 	EntityResident = "resident"
 )
 
-// baseURL prefixes every schema's $id; relative $refs between the files resolve against it.
+// baseURL prefixes every schema's $id, followed by the version ("v1/service.json", see versions.go);
+// relative $refs between the files resolve against it, inside one version.
 const baseURL = "https://socialhub.city/schemas/hsds-3.0/"
 
 // profileFiles are the schema files of the profile, in no particular order.
@@ -29,19 +30,13 @@ var profileFiles = []string{
 // entities are the names Validate accepts.
 var entities = []string{EntityService, EntityOrganization, EntityLocation, EntityServiceAtLocation, EntityResident}
 
-//go:embed *.json
+//go:embed *.json v*/*.json
 var files embed.FS
 
-// FS returns the embedded files: the profile schemas, taxonomy.json and districts.json.
+// FS returns the embedded files: the profile schemas (version 1 at the top, later versions' changes
+// in v2/, ...), taxonomy.json and districts.json.
 func FS() fs.FS { return files }
 
-// SchemaID returns the $id of the profile schema of entity (the CloudEvents dataschema), or "" when
-// the profile has no schema by that name.
-func SchemaID(entity string) string {
-	for _, f := range profileFiles {
-		if f == entity+".json" {
-			return baseURL + f
-		}
-	}
-	return ""
-}
+// SchemaID returns the $id of the current version of the profile schema of entity (the CloudEvents
+// dataschema), or "" when the profile has no schema by that name.
+func SchemaID(entity string) string { return SchemaIDVersion(entity, CurrentVersion) }

@@ -20,48 +20,61 @@ type Violation struct {
 	Message string `json:"message"`
 }
 
-// Validator validates documents against the profile. Its schemas are compiled once, by
-// NewValidator; it is safe for concurrent use.
+// Validator validates documents against the profile, in any of its versions. Its schemas are
+// compiled once, by NewValidator; it is safe for concurrent use.
 type Validator struct {
-	schemas map[string]*gojsonschema.Schema
+	schemas map[versioned]*gojsonschema.Schema
 }
 
-// NewValidator compiles the schema of every entity.
+type versioned struct {
+	entity  string
+	version int
+}
+
+// NewValidator compiles the schema of every entity in every version.
 func NewValidator() (*Validator, error) {
-	loaders := make([]gojsonschema.JSONLoader, 0, len(profileFiles))
-	for _, name := range profileFiles {
-		b, err := files.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("error reading schema %s: %w", name, err)
-		}
-		loaders = append(loaders, gojsonschema.NewBytesLoader(b))
+	docs, err := versionDocs()
+	if err != nil {
+		return nil, err
 	}
-	v := &Validator{schemas: make(map[string]*gojsonschema.Schema, len(entities))}
-	for _, entity := range entities {
-		// A fresh loader per entity: Compile takes the pool's documents but keeps per-root state.
-		sl := gojsonschema.NewSchemaLoader()
-		sl.Draft = gojsonschema.Draft7
-		sl.AutoDetect = false
-		if err := sl.AddSchemas(loaders...); err != nil {
-			return nil, fmt.Errorf("error adding schemas: %w", err)
+	v := &Validator{schemas: make(map[versioned]*gojsonschema.Schema, len(entities)*CurrentVersion)}
+	for version := 1; version <= CurrentVersion; version++ {
+		loaders := make([]gojsonschema.JSONLoader, 0, len(profileFiles))
+		for _, name := range profileFiles {
+			loaders = append(loaders, gojsonschema.NewBytesLoader(docs[version-1][name]))
 		}
-		s, err := sl.Compile(gojsonschema.NewReferenceLoader(SchemaID(entity)))
-		if err != nil {
-			return nil, fmt.Errorf("error compiling schema %s: %w", entity, err)
+		for _, entity := range entities {
+			// A fresh loader per entity: Compile takes the pool's documents but keeps per-root state.
+			sl := gojsonschema.NewSchemaLoader()
+			sl.Draft = gojsonschema.Draft7
+			sl.AutoDetect = false
+			if err := sl.AddSchemas(loaders...); err != nil {
+				return nil, fmt.Errorf("error adding schemas of version %d: %w", version, err)
+			}
+			s, err := sl.Compile(gojsonschema.NewReferenceLoader(SchemaIDVersion(entity, version)))
+			if err != nil {
+				return nil, fmt.Errorf("error compiling schema %s version %d: %w", entity, version, err)
+			}
+			v.schemas[versioned{entity, version}] = s
 		}
-		v.schemas[entity] = s
 	}
 	return v, nil
 }
 
-// Validate checks data, a JSON document of entity, against the profile. It returns nil, nil when
-// the document is valid, and the violations sorted by field otherwise; several failures of one
-// field make one violation. Malformed JSON is a violation of "(root)", not an error: the error is
-// only ErrUnknownEntity.
+// Validate checks data, a JSON document of entity, against the current version of the profile. It
+// returns nil, nil when the document is valid, and the violations sorted by field otherwise; several
+// failures of one field make one violation. Malformed JSON is a violation of "(root)", not an
+// error: the error is only ErrUnknownEntity.
 func (v *Validator) Validate(entity string, data []byte) ([]Violation, error) {
-	s, ok := v.schemas[entity]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownEntity, entity)
+	return v.ValidateVersion(entity, CurrentVersion, data)
+}
+
+// ValidateVersion is Validate against version of the profile; an unknown version is
+// ErrUnknownSchema.
+func (v *Validator) ValidateVersion(entity string, version int, data []byte) ([]Violation, error) {
+	s, err := v.schema(entity, version)
+	if err != nil {
+		return nil, err
 	}
 	// The bytes loader decodes the first JSON value only and ignores what follows, so check the
 	// whole input first.
@@ -77,6 +90,44 @@ func (v *Validator) Validate(entity string, data []byte) ([]Violation, error) {
 	}
 	return violations(res.Errors()), nil
 }
+
+// ValidateValue is ValidateVersion on a document already decoded, as encoding/json decodes into an
+// any with UseNumber (numbers must be json.Number): a caller that decoded the bytes to work on them
+// saves decoding them again.
+func (v *Validator) ValidateValue(entity string, version int, doc any) ([]Violation, error) {
+	s, err := v.schema(entity, version)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.Validate(valueLoader{JSONLoader: gojsonschema.NewGoLoader(doc), doc: doc})
+	if err != nil {
+		return []Violation{{Field: rootField, Message: err.Error()}}, nil
+	}
+	if res.Valid() {
+		return nil, nil
+	}
+	return violations(res.Errors()), nil
+}
+
+func (v *Validator) schema(entity string, version int) (*gojsonschema.Schema, error) {
+	if !isEntity(entity) {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownEntity, entity)
+	}
+	s, ok := v.schemas[versioned{entity, version}]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s version %d", ErrUnknownSchema, entity, version)
+	}
+	return s, nil
+}
+
+// valueLoader hands gojsonschema a decoded document as it is: its Go loader would encode the
+// document and decode it again.
+type valueLoader struct {
+	gojsonschema.JSONLoader
+	doc any
+}
+
+func (l valueLoader) LoadJSON() (any, error) { return l.doc, nil }
 
 func jsonError(data []byte) string {
 	var x any

@@ -278,16 +278,24 @@ func TestSchemaFiles(t *testing.T) {
 		schemas.EntityServiceAtLocation, "address", "phone", "schedule", "attribute", "taxonomy_term",
 		"organization_identifier", "metadata", schemas.EntityResident, "funding"} {
 		id := schemas.SchemaID(entity)
-		require.Equal(t, "https://socialhub.city/schemas/hsds-3.0/"+entity+".json", id)
+		require.Equal(t, "https://socialhub.city/schemas/hsds-3.0/v2/"+entity+".json", id)
+		for v := 1; v <= schemas.CurrentVersion; v++ {
+			b, err := schemas.Schema(entity, v)
+			require.NoError(t, err)
+			var s struct {
+				Schema string `json:"$schema"`
+				ID     string `json:"$id"`
+			}
+			require.NoError(t, json.Unmarshal(b, &s))
+			require.Equal(t, "http://json-schema.org/draft-07/schema#", s.Schema, entity)
+			require.Equal(t, schemas.SchemaIDVersion(entity, v), s.ID)
+		}
+		// The files at the top are version 1, as written.
 		b, err := fs.ReadFile(schemas.FS(), entity+".json")
 		require.NoError(t, err)
-		var s struct {
-			Schema string `json:"$schema"`
-			ID     string `json:"$id"`
-		}
-		require.NoError(t, json.Unmarshal(b, &s))
-		require.Equal(t, "http://json-schema.org/draft-07/schema#", s.Schema, entity)
-		require.Equal(t, id, s.ID)
+		v1, err := schemas.Schema(entity, 1)
+		require.NoError(t, err)
+		require.Equal(t, string(b), string(v1))
 	}
 	require.Empty(t, schemas.SchemaID("grant"))
 	require.Empty(t, schemas.SchemaID("taxonomy"))

@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"bytes"
 	"encoding/json"
 	"sort"
 	"strconv"
@@ -44,21 +43,13 @@ const moscowUTCOffset = 3
 // normalizer rewrites one service document in place and collects what it could not read.
 type normalizer struct {
 	reasons []event.Reason
-	counts  [numFields]int
-	changed bool
+	counts  Counts
 }
 
 // normalizeService normalizes a service record document (HSDS service with its organization and
-// service_at_locations nested). It returns the document to validate — data itself when nothing
-// changed or the bytes are not a JSON object (the schema check reports those) — and the values it
-// could not normalize, as reasons.
-func normalizeService(data []byte, n *normalizer) []byte {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var doc map[string]any
-	if err := dec.Decode(&doc); err != nil || doc == nil || dec.More() {
-		return data
-	}
+// service_at_locations nested), decoded with UseNumber, in place, and collects the values it could
+// not normalize as reasons.
+func normalizeService(doc map[string]any, n *normalizer) {
 	n.name(doc, "")
 	n.email(doc, "email", "")
 	n.email(doc, "assurer_email", "")
@@ -96,18 +87,6 @@ func normalizeService(data []byte, n *normalizer) []byte {
 			}
 		}
 	}
-	if !n.changed {
-		return data
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(data) + len(data)/4)
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(doc); err != nil {
-		// Decoded JSON encodes again; should it not, the original goes to the schema check.
-		return data
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
 }
 
 func (n *normalizer) reason(field string, err error) {
@@ -121,7 +100,6 @@ func (n *normalizer) set(obj map[string]any, key string, old, v string, counter 
 	}
 	obj[key] = v
 	n.counts[counter]++
-	n.changed = true
 }
 
 func (n *normalizer) name(obj map[string]any, prefix string) {
@@ -229,7 +207,6 @@ func (n *normalizer) phones(obj map[string]any, prefix string) {
 	}
 	if out != nil {
 		obj["phones"] = out
-		n.changed = true
 	}
 }
 
@@ -302,7 +279,6 @@ func (n *normalizer) schedules(obj map[string]any, prefix string) {
 			out = append(out, target)
 		}
 		n.counts[iSchedule]++
-		n.changed = true
 	}
 	if out != nil {
 		obj["schedules"] = out

@@ -224,3 +224,33 @@ func demoRecords(tb testing.TB, file []byte) []demoRecord {
 	}
 	return out
 }
+
+// BenchmarkValidate measures the full check of one record document, as Checker.Check runs it for
+// the stage and POST /v1/validate — decode, normalize, schema check of the claimed version,
+// upgrade (version 1 claims), canonical encoding and content hash — on demo department records.
+func BenchmarkValidate(b *testing.B) {
+	c := validate.NewChecker(newValidator(b))
+	topics := event.NewTopics(event.DefaultPrefix)
+	msgs := demoMessages(b, topics, 500)
+	docs := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		var ev event.Event
+		require.NoError(b, event.Unmarshal(m.Value, &ev))
+		docs[i] = ev.Data
+	}
+	for _, version := range []int{schemas.CurrentVersion, 1} {
+		b.Run("v"+strconv.Itoa(version), func(b *testing.B) {
+			claim := schemas.SchemaIDVersion(schemas.EntityService, version)
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				res := c.Check(schemas.EntityService, claim, docs[n%len(docs)])
+				if len(res.Reasons) > 0 {
+					b.Fatal(res.Reasons)
+				}
+				n++
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}

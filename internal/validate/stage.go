@@ -2,10 +2,10 @@ package validate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -36,11 +36,34 @@ type Options struct {
 	// SessionTimeout is the consumer group session timeout (kafka-go's default when zero).
 	SessionTimeout time.Duration
 	Now            func() time.Time
+	// Tally, when set, receives each batch's outcomes (quality.Store keeps per-source figures).
+	Tally Tally
+}
+
+// Tally keeps per-source figures of what the stage did. Add gets a batch's outcomes after valid and
+// dlq acknowledged them and before the raw position is committed, so a batch is counted at least
+// once; a batch read again after a crash comes again, and Add must skip the positions it counted.
+type Tally interface {
+	Add(ctx context.Context, outcomes []Outcome) error
+}
+
+// Outcome is what the stage did with one raw record.
+type Outcome struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Source    string // the source's name
+	Valid     bool
+	// Fields are the fields of the reasons a rejected record carries.
+	Fields []string
+	// Normalized counts the values normalized in a valid record.
+	Normalized Counts
 }
 
 // Stage is the validate stage.
 type Stage struct {
-	opts Options
+	opts    Options
+	checker *Checker
 }
 
 // New returns the stage.
@@ -60,7 +83,7 @@ func New(opts Options) *Stage {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Stage{opts: opts}
+	return &Stage{opts: opts, checker: NewChecker(opts.Validator)}
 }
 
 // Run consumes until ctx ends.
@@ -75,6 +98,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	defer r.Close()
 	var batch []kafka.Message
 	out := make([]kafka.Message, 0, s.opts.BatchSize)
+	var outcomes []Outcome
 	for {
 		var err error
 		batch, err = pipeline.FetchBatch(ctx, r, batch, s.opts.BatchSize, s.opts.BatchWait)
@@ -84,19 +108,28 @@ func (s *Stage) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("error fetching from %s: %w", s.opts.Topics.Raw, err)
 		}
-		out = out[:0]
+		out, outcomes = out[:0], outcomes[:0]
 		for _, m := range batch {
-			o, err := s.Process(m)
+			o, oc, err := s.process(m)
 			if err != nil {
 				return err
 			}
 			out = append(out, o)
+			outcomes = append(outcomes, oc)
 		}
 		if err := s.opts.Producer.WriteMessages(ctx, out...); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("error writing validated records: %w", err)
+		}
+		if s.opts.Tally != nil {
+			if err := s.opts.Tally.Add(ctx, outcomes); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("error counting validated records: %w", err)
+			}
 		}
 		// Invariant 2: commit the raw position only after valid/dlq acknowledged the results.
 		if err := r.CommitMessages(ctx, batch...); err != nil {
@@ -113,14 +146,27 @@ func (s *Stage) Run(ctx context.Context) error {
 
 // Process turns one raw record into the record to write: to valid, or to dlq with its reasons.
 func (s *Stage) Process(m kafka.Message) (kafka.Message, error) {
+	out, _, err := s.process(m)
+	return out, err
+}
+
+func (s *Stage) process(m kafka.Message) (kafka.Message, Outcome, error) {
 	now := s.opts.Now()
 	if s.opts.Metrics != nil {
 		s.opts.Metrics.RecordsIn.WithLabelValues(StageName).Inc()
 	}
 	var ev event.Event
-	var n normalizer
-	reasons := s.check(m, &ev, &n)
+	var counts Counts
+	reasons := s.check(m, &ev, &counts)
+	oc := Outcome{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Source: ev.SourceName()}
+	if ev.Source == "" {
+		oc.Source, _, _ = strings.Cut(string(m.Key), "/")
+	}
 	if len(reasons) > 0 {
+		oc.Fields = make([]string, len(reasons))
+		for i, r := range reasons {
+			oc.Fields[i] = r.Field
+		}
 		if s.opts.Metrics != nil {
 			s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeRejected).Inc()
 		}
@@ -130,33 +176,32 @@ func (s *Stage) Process(m kafka.Message) (kafka.Message, error) {
 		}
 		dl, err := pipeline.DeadLetter(StageName, m, evp, reasons, now)
 		if err != nil {
-			return kafka.Message{}, fmt.Errorf("error building dead letter: %w", err)
+			return kafka.Message{}, oc, fmt.Errorf("error building dead letter: %w", err)
 		}
 		dl.Topic = s.opts.Topics.DLQ
-		return dl, nil
+		return dl, oc, nil
 	}
+	oc.Valid, oc.Normalized = true, counts
 	out := ev
 	out.ID = event.NewID()
 	out.Type = event.Type(StageName, ev.EntityType, ev.Op)
 	out.DataSchema = schemas.SchemaID(ev.EntityType)
 	value, err := event.Marshal(&out)
 	if err != nil {
-		return kafka.Message{}, err
+		return kafka.Message{}, oc, err
 	}
 	if s.opts.Metrics != nil {
 		s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeValid).Inc()
-		for i, c := range n.counts {
-			if c > 0 {
-				s.opts.Metrics.NormalizedFields.WithLabelValues(ev.SourceName(), fieldLabels[i]).Add(float64(c))
-			}
-		}
+		counts.Each(func(field string, n int) {
+			s.opts.Metrics.NormalizedFields.WithLabelValues(ev.SourceName(), field).Add(float64(n))
+		})
 	}
-	return kafka.Message{Topic: s.opts.Topics.Valid, Key: m.Key, Value: value, Headers: m.Headers}, nil
+	return kafka.Message{Topic: s.opts.Topics.Valid, Key: m.Key, Value: value, Headers: m.Headers}, oc, nil
 }
 
-// check fills ev, normalizing the data of service records (see normalizeService), and returns every
-// reason the record cannot go on.
-func (s *Stage) check(m kafka.Message, ev *event.Event, n *normalizer) []event.Reason {
+// check fills ev with the checked document (see Checker.Check) and returns every reason the record
+// cannot go on.
+func (s *Stage) check(m kafka.Message, ev *event.Event, counts *Counts) []event.Reason {
 	if err := event.Unmarshal(m.Value, ev); err != nil {
 		return []event.Reason{{Field: "(envelope)", Message: err.Error()}}
 	}
@@ -174,34 +219,12 @@ func (s *Stage) check(m kafka.Message, ev *event.Event, n *normalizer) []event.R
 	default:
 		return append(reasons, event.Reason{Field: "(envelope).op", Message: "op must be upsert or delete, got " + strconv.Quote(ev.Op)})
 	}
-	if ev.EntityType == schemas.EntityService {
-		// Normalize before the schema check, so the profile judges the values the catalog will hold
-		// and the content hash below is the normalized document's: the same input gives the same
-		// hash run after run.
-		ev.Data = normalizeService(ev.Data, n)
-	}
-	violations, err := s.opts.Validator.Validate(ev.EntityType, ev.Data)
-	if errors.Is(err, schemas.ErrUnknownEntity) {
-		return append(reasons, event.Reason{Field: "(envelope).entitytype", Message: "unknown entity type " + strconv.Quote(ev.EntityType)})
-	}
-	if err != nil {
-		return append(reasons, event.Reason{Field: "(root)", Message: err.Error()})
-	}
-	if len(violations) > 0 || len(n.reasons) > 0 {
-		data := n.reasons
-		for _, v := range violations {
-			data = append(data, event.Reason{Field: v.Field, Message: v.Message})
-		}
-		reasons = append(reasons, mergeReasons(data)...)
-	}
-	if len(reasons) > 0 {
-		return reasons
+	res := s.checker.Check(ev.EntityType, ev.DataSchema, ev.Data)
+	*counts = res.Normalized
+	if len(res.Reasons) > 0 || len(reasons) > 0 {
+		return append(reasons, res.Reasons...)
 	}
 	// The hash travels with the record: resolve skips content it already holds.
-	h, err := event.ContentHash(ev.Data)
-	if err != nil {
-		return append(reasons, event.Reason{Field: "(root)", Message: err.Error()})
-	}
-	ev.ContentHash = h
+	ev.Data, ev.ContentHash = res.Data, res.ContentHash
 	return nil
 }
