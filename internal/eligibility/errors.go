@@ -11,3 +11,7 @@ var (
 	// does not help: it belongs in the dead-letter topic.
 	ErrInvalidRecord = errors.New("invalid resident record")
 )
+
+// ErrInvalidRules means an eligibility rules file does not load: the message lists every problem
+// with its file, rule and, for an expression, the position.
+var ErrInvalidRules = errors.New("invalid eligibility rules")

@@ -57,11 +57,29 @@ type Resident struct {
 
 // Store reads and writes the eligibility store.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	rules *Rules           // nil: no decisions are computed
+	now   func() time.Time // the clock of "today" for ages
 }
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithRules makes Apply compute the eligibility of the residents it changes under rules, and
+// Refresh and Eligibility use them.
+func WithRules(rules *Rules) Option { return func(s *Store) { s.rules = rules } }
+
+// WithClock sets the clock that says what day it is (tests).
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
 // NewStore returns the store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
+	s := &Store{pool: pool, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // Apply applies a batch of records inside the caller's transaction and returns how many residents
 // it created, changed or removed. An upsert whose content hash (and source) equals the stored one
@@ -99,7 +117,7 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) (int, error
 	}
 	changed := 0
 	if len(up.pseudonyms) > 0 {
-		tag, err := tx.Exec(ctx, `
+		rows, err := tx.Query(ctx, `
 			INSERT INTO eligibility_residents AS r (pseudonym, source, facts, content_hash, seen_at, updated_at)
 			SELECT u.pseudonym, u.source, u.facts::jsonb, u.content_hash, u.seen_at, now()
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
@@ -107,12 +125,21 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) (int, error
 			ON CONFLICT (pseudonym) DO UPDATE SET
 				source = EXCLUDED.source, facts = EXCLUDED.facts, content_hash = EXCLUDED.content_hash,
 				seen_at = EXCLUDED.seen_at, updated_at = EXCLUDED.updated_at
-			WHERE (r.content_hash, r.source) IS DISTINCT FROM (EXCLUDED.content_hash, EXCLUDED.source)`,
+			WHERE (r.content_hash, r.source) IS DISTINCT FROM (EXCLUDED.content_hash, EXCLUDED.source)
+			RETURNING r.pseudonym`,
 			up.pseudonyms, up.sources, up.facts, up.hashes, up.seenAt)
 		if err != nil {
 			return 0, fmt.Errorf("error upserting %d residents: %w", len(up.pseudonyms), err)
 		}
-		changed += int(tag.RowsAffected())
+		written, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return 0, fmt.Errorf("error upserting %d residents: %w", len(up.pseudonyms), err)
+		}
+		changed += len(written)
+		// Hook: the changed residents' eligibility, in the same transaction as their facts.
+		if err := s.decideChanged(ctx, tx, written, &up); err != nil {
+			return 0, err
+		}
 	}
 	if len(delPseudonyms) > 0 {
 		tag, err := tx.Exec(ctx, `

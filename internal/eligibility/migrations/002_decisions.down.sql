@@ -1,0 +1,2 @@
+DROP TABLE eligibility_rule_versions;
+DROP TABLE eligibility_decisions;
