@@ -181,6 +181,10 @@ func database(ctx context.Context, cfg config.Config) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
+	if cl.Reused() {
+		// The running hub's cluster: borrowed, not ours to stop.
+		return cl.URL(), func() {}, nil
+	}
 	return cl.URL(), func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -45,6 +45,10 @@ Usage:
   socialhub demo [flags]       write the demo department file (CSV) to stdout or a file
   socialhub demo generate      write every demo source's data into a directory (see -h)
   socialhub sources [list|run] list the sources and their runs; run one now (see -h)
+  socialhub dlq list|show|replay  dead letters: filter, inspect, replay (talks to the running hub)
+  socialhub clients create|list|revoke  API clients, their scopes and purposes
+  socialhub audit verify       check the audit log's hash chain, naming the first broken row
+  socialhub verify TOKEN       verify an attestation offline against the hub's JWKS
   socialhub version            print the version
 
 Run 'socialhub <command> -h' for a command's flags.
@@ -61,6 +65,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdRun(ctx, rest, stdout, stderr, getenv)
 	case "serve":
 		return cmdServe(ctx, rest, stdout, stderr, getenv)
+	case "dlq":
+		return cmdDLQ(ctx, rest, stdout, stderr, getenv)
+	case "clients":
+		return cmdClients(ctx, rest, stdout, stderr, getenv)
+	case "audit":
+		return cmdAudit(ctx, rest, stdout, stderr, getenv)
+	case "verify":
+		return cmdVerify(ctx, rest, stdout, stderr, getenv)
 	case "migrate":
 		return cmdMigrate(ctx, rest, stdout, stderr, getenv)
 	case "demo":

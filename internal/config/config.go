@@ -27,8 +27,10 @@ type Config struct {
 	Pipeline    Pipeline `yaml:"pipeline"`
 	Log         Log      `yaml:"log"`
 	// Roles are the parts this process runs (default all); `socialhub serve --roles` sets them.
-	Roles      []string   `yaml:"roles"`
-	Connectors Connectors `yaml:"connectors"`
+	Roles       []string    `yaml:"roles"`
+	Connectors  Connectors  `yaml:"connectors"`
+	Attestation Attestation `yaml:"attestation"`
+	Eligibility Eligibility `yaml:"eligibility"`
 	// Demo loads the demo sources on first start.
 	Demo    bool     `yaml:"demo"`
 	Sources []Source `yaml:"sources"`
@@ -102,6 +104,22 @@ type Pipeline struct {
 	// SessionTimeout is the consumer groups' session timeout: how soon the partitions of a
 	// process that died go to the others.
 	SessionTimeout time.Duration `yaml:"session_timeout"`
+}
+
+// Attestation configures the signed answers of lookups.
+type Attestation struct {
+	// Issuer is the iss of attestations: the hub's public URL or name.
+	Issuer string `yaml:"issuer"`
+	// TTL is how long an attestation stays valid (and its key stays published after rotation).
+	TTL time.Duration `yaml:"ttl"`
+	// RotateEvery is how often the signing key is replaced.
+	RotateEvery time.Duration `yaml:"rotate_every"`
+}
+
+// Eligibility configures the eligibility rules.
+type Eligibility struct {
+	// RulesFile holds rules (JSON or YAML) that replace or add to the embedded ones, by id.
+	RulesFile string `yaml:"rules_file"`
 }
 
 // Connectors configures the connectors role.
@@ -184,9 +202,10 @@ func Default() Config {
 			Partitions:      4,
 			MaxMessageBytes: 1 << 20,
 		},
-		Connectors: Connectors{LeaseTTL: 15 * time.Second},
-		Pipeline:   Pipeline{BatchSize: 500, BatchWait: 50 * time.Millisecond, RelayInterval: 100 * time.Millisecond, SessionTimeout: 10 * time.Second},
-		Log:        Log{Level: "info", Format: "text"},
+		Connectors:  Connectors{LeaseTTL: 15 * time.Second},
+		Attestation: Attestation{Issuer: "socialhub", TTL: 90 * 24 * time.Hour, RotateEvery: 30 * 24 * time.Hour},
+		Pipeline:    Pipeline{BatchSize: 500, BatchWait: 50 * time.Millisecond, RelayInterval: 100 * time.Millisecond, SessionTimeout: 10 * time.Second},
+		Log:         Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -314,6 +333,12 @@ func (c Config) Validate() error {
 		if !slices.Contains(AllRoles, r) {
 			bad(fmt.Sprintf("roles[%d]", i), "unknown role %q (roles: %s)", r, strings.Join(AllRoles, ", "))
 		}
+	}
+	if c.Attestation.TTL < time.Minute {
+		bad("attestation.ttl", "must be at least 1m, got %s", c.Attestation.TTL)
+	}
+	if c.Attestation.RotateEvery < time.Hour {
+		bad("attestation.rotate_every", "must be at least 1h, got %s", c.Attestation.RotateEvery)
 	}
 	if c.Connectors.LeaseTTL < time.Second {
 		bad("connectors.lease_ttl", "must be at least 1s, got %s", c.Connectors.LeaseTTL)

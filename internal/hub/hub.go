@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,14 +17,21 @@ import (
 
 	"socialhub/connectors"
 	"socialhub/internal/api"
+	"socialhub/internal/attest"
+	"socialhub/internal/audit"
 	"socialhub/internal/broker"
 	"socialhub/internal/catalog"
 	"socialhub/internal/changes"
+	"socialhub/internal/clients"
 	"socialhub/internal/config"
+	"socialhub/internal/dlq"
 	"socialhub/internal/eligibility"
 	"socialhub/internal/event"
+	"socialhub/internal/lookup"
 	"socialhub/internal/metrics"
 	"socialhub/internal/pgcluster"
+	"socialhub/internal/pseudonym"
+	"socialhub/internal/quality"
 	"socialhub/internal/resolve"
 	"socialhub/internal/schedule"
 	"socialhub/internal/store"
@@ -36,7 +44,11 @@ var Version = "dev"
 
 // Migrations lists every package's tables, in dependency order.
 func Migrations() []store.MigrationSet {
-	return []store.MigrationSet{connectors.Migrations(), catalog.Migrations(), eligibility.Migrations(), changes.Migrations(), resolve.Migrations()}
+	return []store.MigrationSet{
+		connectors.Migrations(), catalog.Migrations(), quality.Migrations(), eligibility.Migrations(),
+		audit.Migrations(), clients.Migrations(), attest.Migrations(),
+		changes.Migrations(), resolve.Migrations(), dlq.Migrations(),
+	}
 }
 
 // Options are what the process adds to the configuration.
@@ -187,12 +199,19 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		Metrics: m, Logger: log, Deps: connectors.Deps{Logger: log, DataDir: cfg.DataDir, Getenv: getenv},
 		BatchSize: cfg.Pipeline.BatchSize, MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
 	})
+	qual := quality.New(quality.Options{Pool: pool, Catalog: cat, Registerer: m.Registry, Logger: log})
+	rules, err := loadRules(cfg.Eligibility.RulesFile)
+	if err != nil {
+		return err
+	}
+	elig := eligibility.NewStore(pool, eligibility.WithRules(rules))
 	vstage := validate.New(validate.Options{
+		Tally: qual,
 		Kafka: kcfg, Topics: topics, Validator: validator, Producer: writer, Metrics: m, Logger: log,
 		BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait, SessionTimeout: cfg.Pipeline.SessionTimeout,
 	})
 	rstage := resolve.New(resolve.Options{
-		Pool: pool, Catalog: cat, Eligibility: eligibility.NewStore(pool), Outbox: outbox, Kafka: kcfg, Topics: topics, Producer: writer,
+		Pool: pool, Catalog: cat, Eligibility: elig, Outbox: outbox, Kafka: kcfg, Topics: topics, Producer: writer,
 		Metrics: m, Logger: log, BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait,
 		SessionTimeout: cfg.Pipeline.SessionTimeout,
 	})
@@ -208,6 +227,32 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		Ready:   func(ctx context.Context) error { return ready(ctx, pool, kcfg, topics) },
 		Sources: sourceStatus{sched: sched, checkpoints: checkpoints}, AdminToken: cfg.HTTP.AdminToken,
 	})
+	// Clients, scopes and the audit log guard what concerns residents.
+	auditLog := audit.New(pool)
+	guard := clients.NewGuard(clients.NewStore(pool), auditLog, log)
+	masterKey, err := attest.MasterKey(getenv, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	keys, err := attest.New(pool, attest.Options{MasterKey: masterKey, Issuer: cfg.Attestation.Issuer, TTL: cfg.Attestation.TTL, RotateEvery: cfg.Attestation.RotateEvery})
+	if err != nil {
+		return err
+	}
+	pseudonyms, err := pseudonym.FromEnv(getenv)
+	if err != nil {
+		log.Warn("no pseudonym key: lookups accept pseudonyms only, not national ids", "error", err)
+		pseudonyms = nil
+	}
+	lookup.New(lookup.Options{Eligibility: elig, Catalog: cat, Audit: auditLog, Guard: guard,
+		Keys: keys, Pseudonyms: pseudonyms, Logger: log}).Mount(apiServer)
+	validate.NewHandler(validate.NewChecker(validator)).Mount(apiServer)
+	quality.NewHandler(qual).Mount(apiServer)
+	dlqStore := dlq.NewStore(pool)
+	indexer := dlq.NewIndexer(dlq.IndexerOptions{Store: dlqStore, Catalog: cat, Kafka: kcfg, Topics: topics,
+		Metrics: m, Logger: log, BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait})
+	replayer := dlq.NewReplayer(dlq.ReplayerOptions{Store: dlqStore, Producer: writer, Topics: topics, Logger: log,
+		Rerun: func(name string) error { _, err := sched.RunNow(name, true); return err }})
+	dlq.NewHandler(dlq.HandlerOptions{Store: dlqStore, Replayer: replayer, AdminToken: cfg.HTTP.AdminToken, Logger: log}).Mount(apiServer)
 	if demoFeed != nil {
 		apiServer.Handle("GET "+DemoFeedPath+"/", http.StripPrefix(DemoFeedPath, demoFeed))
 	}
@@ -236,6 +281,11 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 	if roles[config.RoleRelay] {
 		launch("relay", relay.Run)
+	}
+	if roles[config.RoleAPI] {
+		launch("dlq-index", indexer.Run)
+		launch("quality", qual.Run)
+		launch("maintenance", func(ctx context.Context) error { return maintain(ctx, keys, elig, log) })
 	}
 	if roles[config.RoleConnectors] {
 		// Any number of processes may have the connectors role; the lease holder runs them.
@@ -296,6 +346,39 @@ func withSource(sources []config.Source, s config.Source) []config.Source {
 		}
 	}
 	return append(append([]config.Source(nil), sources...), s)
+}
+
+// loadRules reads the embedded eligibility rules and, when configured, the operator's file over them.
+func loadRules(path string) (*eligibility.Rules, error) {
+	if path == "" {
+		return eligibility.DefaultRules()
+	}
+	def, err := fs.ReadFile(schemas.FS(), eligibility.RulesFile)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("eligibility.rules_file: %w", err)
+	}
+	return eligibility.LoadRules(eligibility.Source{Name: "schemas/" + eligibility.RulesFile, Data: def}, eligibility.Source{Name: path, Data: b})
+}
+
+// maintain keeps the signing keys rotated and computed eligibility current: at start, then hourly.
+func maintain(ctx context.Context, keys *attest.Keys, elig *eligibility.Store, log *slog.Logger) error {
+	for {
+		if err := keys.Ensure(ctx); err != nil && ctx.Err() == nil {
+			log.Error("error rotating attestation keys", "error", err)
+		}
+		if _, err := elig.Refresh(ctx, log); err != nil && ctx.Err() == nil {
+			log.Error("error refreshing eligibility", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Hour):
+		}
+	}
 }
 
 // holderName names this process in the connectors' lease: host and pid.

@@ -205,6 +205,8 @@ func (s *Service) decode(r *http.Request) (Request, string, []clients.FieldError
 	switch {
 	case req.Subject.NationalID != "" && req.Subject.Pseudonym != "":
 		bad("subject", "give national_id or pseudonym, not both")
+	case req.Subject.NationalID != "" && s.opts.Pseudonyms == nil:
+		bad("subject.national_id", "this hub has no pseudonym key (SOCIALHUB_PSEUDONYM_KEY): send the pseudonym instead")
 	case req.Subject.NationalID != "":
 		p, err := s.opts.Pseudonyms.Pseudonym(req.Subject.NationalID)
 		if err != nil {

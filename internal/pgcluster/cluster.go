@@ -64,7 +64,13 @@ type Cluster struct {
 	// mu serializes starts and stops; port is read without it.
 	mu   sync.Mutex
 	port atomic.Int64
+	// reused: Start found the cluster already running (a running hub's, say).
+	reused bool
 }
+
+// Reused tells whether Start found the cluster already running rather than starting it: a command
+// that borrowed a running hub's cluster must leave it running.
+func (c *Cluster) Reused() bool { return c.reused }
 
 // Start creates the cluster in opts.DataDir if it does not exist, starts it (or reuses a postmaster
 // left running on that directory), waits until it accepts connections, and creates opts.Database.
@@ -124,6 +130,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	if running {
 		c.port.Store(int64(port))
+		c.reused = true
 		c.log.Info("reusing PostgreSQL left running on the data directory", "port", port)
 	} else if err := c.startFresh(ctx); err != nil {
 		return nil, err
