@@ -28,6 +28,7 @@ type Features struct {
 	Emails   []string `json:"emails,omitempty"`
 	Domains  []string `json:"domains,omitempty"`
 	Name     []string `json:"name,omitempty"`     // name tokens, transliterated to Latin, sorted
+	Acronym  string   `json:"acronym,omitempty"`  // first letters of the name's words («мсппн»)
 	Address  []string `json:"address,omitempty"`  // address tokens, abbreviated, transliterated, sorted
 	District string   `json:"district,omitempty"` // lower case
 	Lat      float64  `json:"lat,omitempty"`
@@ -58,7 +59,36 @@ func OrganizationFeatures(source string, f map[string]any) Features {
 	out.Emails = emails(str(f["email"]))
 	out.Domains = domains(str(f["website"]))
 	out.Name = NameTokens(str(f["name"]))
+	out.Acronym = Acronym(str(f["name"]))
 	return out
+}
+
+// Acronym returns the first letters of a name's words, legal forms and stop words left out,
+// transliterated: «Московская служба психологической помощи населению» gives «msppn», which is
+// how the service's own systems name it. Names of fewer than three such words have none.
+func Acronym(name string) string {
+	var b strings.Builder
+	n := 0
+	for _, w := range strings.Fields(normalize.MatchKey(name)) {
+		t := Translit(w)
+		if stopTokens[t] || isNumber(t) || legalAbbrev[w] {
+			continue
+		}
+		r := []rune(w)[0]
+		b.WriteString(Translit(string(r)))
+		n++
+	}
+	if n < 3 {
+		return ""
+	}
+	return b.String()
+}
+
+// legalAbbrev are the abbreviated legal forms normalize.MatchKey writes.
+var legalAbbrev = map[string]bool{
+	"гбу": true, "гку": true, "гау": true, "гуп": true, "гбоу": true, "гбуз": true, "гбусо": true, "гбук": true,
+	"фгбу": true, "ано": true, "нко": true, "нп": true, "бф": true, "боо": true, "роо": true, "моо": true, "ооо": true,
+	"оо": true, "пао": true, "ао": true, "чу": true, "ип": true, "тцсо": true, "цсо": true, "мфц": true,
 }
 
 // LocationFeatures reads a location's canonical fields; org is the canonical organization of the
@@ -123,6 +153,9 @@ func (f *Features) Keys() []string {
 		}
 		for _, t := range distinctive(f.Name, 2) {
 			out = append(out, "nm:"+t)
+		}
+		if f.Acronym != "" {
+			out = append(out, "nm:"+f.Acronym)
 		}
 	case TypeLocation:
 		if f.HasGeo {

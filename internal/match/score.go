@@ -43,7 +43,12 @@ func (c Config) scoreOrganization(a, b *Features) Result {
 	}
 	var r Result
 	w := c.Organization
-	if s := Similarity(a.Name, b.Name); s > 0 {
+	s := Similarity(a.Name, b.Name)
+	if acronymOf(a, b) || acronymOf(b, a) {
+		// One name is the other's initials, as a department's own systems write it.
+		s = math.Max(s, 0.9)
+	}
+	if s > 0 {
 		r.add(w.Name*s, "name", s)
 	}
 	if shares(a.Phones, b.Phones) {
@@ -57,6 +62,24 @@ func (c Config) scoreOrganization(a, b *Features) Result {
 	}
 	r.Score = clamp(r.Score)
 	return r
+}
+
+// acronymOf says whether a's name is b's acronym (with at most a legal form beside it).
+func acronymOf(a, b *Features) bool {
+	if b.Acronym == "" {
+		return false
+	}
+	rest := 0
+	found := false
+	for _, t := range a.Name {
+		switch {
+		case t == b.Acronym:
+			found = true
+		case !stopTokens[t]:
+			rest++
+		}
+	}
+	return found && rest == 0
 }
 
 func (c Config) scoreLocation(a, b *Features) Result {
