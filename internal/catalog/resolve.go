@@ -176,6 +176,24 @@ func (a *applier) resolve(ctx context.Context, tx pgx.Tx, recs []Record, canon [
 	if err := rv.loadMembers(ctx, tx, `WHERE canonical_id = ANY ($1)`, idArgs(canonIDs), true); err != nil {
 		return err
 	}
+	// The organizations the services' members name, so that a service made up anew from its other
+	// members (a delete) names its canonical organization.
+	var orgRefs []uuid.UUID
+	for _, m := range rv.members {
+		if m.typ != EntityService {
+			continue
+		}
+		if id, err := uuid.Parse(str(m.fields["organization_id"])); err == nil {
+			if _, known := rv.members[id]; !known {
+				orgRefs = append(orgRefs, id)
+			}
+		}
+	}
+	if len(orgRefs) > 0 {
+		if err := rv.loadMembers(ctx, tx, `WHERE member_id = ANY ($1)`, idArgs(orgRefs), false); err != nil {
+			return err
+		}
+	}
 	// 4. Rewrite each record's entities as their canonical entities.
 	for _, cr := range canon {
 		if cr != nil {
@@ -681,4 +699,9 @@ func provenanceEntries(id uuid.UUID, typ string, version int64, prov []provenanc
 		}
 	}
 	return out
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
 }
