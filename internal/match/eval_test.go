@@ -3,6 +3,7 @@ package match_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -253,4 +254,64 @@ func TestEval(t *testing.T) {
 	after, err := store.Digest(ctx)
 	require.NoError(t, err)
 	require.Equal(t, before, after)
+}
+
+// BenchmarkResolve measures Apply with resolution on department listings of which 30% come a
+// second time from another source, with their own ids and spelling (the organization's INN and
+// the point's coordinates kept): records/s of the whole load, in batches of 500 as the resolve
+// stage applies them.
+func BenchmarkResolve(b *testing.B) {
+	const rows = 5000
+	w := loadDemo(b, rows)
+	var recs []catalog.Record
+	for i, r := range w.records {
+		if r.Source != hub.DemoSourceName {
+			continue
+		}
+		recs = append(recs, r)
+		if i%10 >= 3 {
+			continue
+		}
+		var doc map[string]any
+		require.NoError(b, json.Unmarshal(r.Doc, &doc))
+		doc["id"] = "dup-" + r.ExternalID
+		org := doc["organization"].(map[string]any)
+		org["id"] = "dup-" + org["id"].(string)
+		org["name"] = strings.ToUpper(org["name"].(string))
+		for _, s := range doc["service_at_locations"].([]any) {
+			s := s.(map[string]any)
+			s["id"] = "dup-" + s["id"].(string)
+			loc := s["location"].(map[string]any)
+			loc["id"] = "dup-" + loc["id"].(string)
+			for _, a := range loc["addresses"].([]any) {
+				a := a.(map[string]any)
+				a["address_1"] = strings.NewReplacer("ул.", "улица", "д.", "дом").Replace(a["address_1"].(string))
+			}
+		}
+		raw, err := json.Marshal(doc)
+		require.NoError(b, err)
+		hash, err := event.ContentHash(raw)
+		require.NoError(b, err)
+		recs = append(recs, catalog.Record{Source: "dup-source", ExternalID: "dup-" + r.ExternalID, Op: catalog.OpUpsert,
+			ContentHash: hash, Doc: raw, SeenAt: r.SeenAt})
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	total := 0
+	for b.Loop() {
+		b.StopTimer()
+		db := pgtest.NewDB(b, catalog.Migrations())
+		store := catalog.NewStore(db.Pool)
+		b.StartTimer()
+		for i := 0; i < len(recs); i += 500 {
+			tx, err := db.Pool.Begin(ctx)
+			require.NoError(b, err)
+			_, err = store.Apply(ctx, tx, recs[i:min(i+500, len(recs))])
+			require.NoError(b, err)
+			require.NoError(b, tx.Commit(ctx))
+		}
+		total += len(recs)
+	}
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(len(recs)), "records")
 }

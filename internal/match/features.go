@@ -162,15 +162,16 @@ func (f *Features) Keys() []string {
 			i, j := cellOf(f.Lat, f.Lon)
 			out = append(out, "geo:"+strconv.Itoa(i)+":"+strconv.Itoa(j))
 		}
-		if f.Org != "" {
-			out = append(out, "org:"+f.Org)
-		}
 		for _, t := range distinctive(f.Address, 1) {
 			out = append(out, "adr:"+f.District+"|"+t)
 		}
 	case TypeService:
+		// An organization may run thousands of services: its id alone would make every one of
+		// them a candidate. With a name token the block stays small.
 		if f.Org != "" {
-			out = append(out, "org:"+f.Org)
+			for _, t := range distinctive(f.Name, 2) {
+				out = append(out, "svc:"+f.Org+"|"+t)
+			}
 		}
 	}
 	slices.Sort(out)
