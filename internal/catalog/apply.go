@@ -79,6 +79,10 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) ([]Change, 
 	if err != nil {
 		return nil, err
 	}
+	a.rv = s.newResolver()
+	if err := a.resolve(ctx, tx, recs, canon); err != nil {
+		return nil, err
+	}
 	if err := a.loadEntities(ctx, tx, recs, canon); err != nil {
 		return nil, err
 	}
@@ -162,6 +166,7 @@ type entState struct {
 	serviceID  uuid.UUID      // service_at_locations: the service it belongs to
 	tombstoned bool           // a catalog_tombstones row exists
 	record     srcKey         // funding: the source record listing it
+	source     string         // service_at_locations: the source that lists it
 }
 
 type pendingWrite struct {
@@ -189,6 +194,7 @@ type applier struct {
 	srcWrites  map[srcKey]srcWrite
 	srcDeletes map[srcKey]struct{}
 	changes    []Change
+	rv         *resolver
 
 	fundOf     map[srcKey]map[uuid.UUID]struct{} // organization record → the funding it lists
 	orgRefs    map[uuid.UUID]map[srcKey]struct{} // organization → the organization records naming it
@@ -262,7 +268,7 @@ func (a *applier) loadEntities(ctx context.Context, tx pgx.Tx, recs []Record, ca
 		}
 		if cr == nil {
 			if r.Op == OpDelete && a.srcType[k] != EntityOrganization {
-				svcs.add(CanonicalID(EntityService, r.Source, r.ExternalID), "")
+				svcs.add(a.rv.deleteTarget[k], "")
 			}
 			continue
 		}
@@ -286,10 +292,12 @@ func (a *applier) loadEntities(ctx context.Context, tx pgx.Tx, recs []Record, ca
 	}
 	b := &pgx.Batch{}
 	// Organizations and locations are shared by records of every partition, and so by concurrent
-	// transactions: serialize those that touch the same ones before reading their state, or two
-	// would both create (or both bump to the same version) the same entity. See lockBuckets.
+	// transactions, and so are services several sources' records make up: serialize those that
+	// touch the same ones before reading their state, or two would both create (or both bump to the
+	// same version) the same entity. See lockBuckets. resolve took most of these already (a lock
+	// held is taken again at no cost).
 	b.Queue(`SELECT count(pg_advisory_xact_lock($1::int, k)) FROM unnest($2::int[]) AS k`,
-		sharedLockSpace, lockBuckets(orgs.ids, locs.ids))
+		sharedLockSpace, lockBuckets(orgs.ids, locs.ids, svcs.ids))
 	scanState := func(row pgx.Rows, st *entState, id *uuid.UUID, extra ...any) error {
 		return row.Scan(append([]any{(*[16]byte)(id), &st.hash, &st.version, &st.oldDoc}, extra...)...)
 	}
@@ -333,17 +341,19 @@ func (a *applier) loadEntities(ctx context.Context, tx pgx.Tx, recs []Record, ca
 		a.queueOrganizationState(b, funds, orgRecSources, orgRecIDs)
 	}
 	// Every service_at_location of the services involved: the ones a record no longer lists go.
-	b.Queue(`SELECT id, service_id, content_hash, version FROM catalog_service_at_locations WHERE service_id = ANY ($1)`,
+	b.Queue(`SELECT id, service_id, content_hash, version, source FROM catalog_service_at_locations WHERE service_id = ANY ($1)`,
 		idArgs(svcs.ids)).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var id, svc uuid.UUID
-			var hash string
+			var hash, source string
 			var version int64
-			if err := rows.Scan((*[16]byte)(&id), (*[16]byte)(&svc), &hash, &version); err != nil {
+			if err := rows.Scan((*[16]byte)(&id), (*[16]byte)(&svc), &hash, &version, &source); err != nil {
 				return err
 			}
-			if _, known := a.states[id]; !known {
-				a.states[id] = &entState{exists: true, hash: hash, version: version, serviceID: svc}
+			if st, known := a.states[id]; !known {
+				a.states[id] = &entState{exists: true, hash: hash, version: version, serviceID: svc, source: source}
+			} else {
+				st.source = source
 			}
 			a.member(svc, id)
 		}
@@ -399,7 +409,9 @@ func (a *applier) apply(r *Record, cr *canonRecord) error {
 		return a.upsertOrganizationRecord(r, cr)
 	}
 	if r.Op == OpDelete {
-		a.deleteService(CanonicalID(EntityService, r.Source, r.ExternalID))
+		if err := a.deleteServiceRecord(k); err != nil {
+			return err
+		}
 		delete(a.srcHash, k)
 		delete(a.srcWrites, k)
 		a.srcDeletes[k] = struct{}{}
@@ -427,16 +439,8 @@ func (a *applier) apply(r *Record, cr *canonRecord) error {
 			return err
 		}
 	}
-	var stale []uuid.UUID
-	for id := range a.salsOf[cr.service.id] {
-		if _, ok := listed[id]; !ok {
-			stale = append(stale, id)
-		}
-	}
-	slices.SortFunc(stale, compareIDs)
-	for _, id := range stale {
-		a.remove(id, EntityServiceAtLocation)
-	}
+	// Only this source's: the other sources that make up the same canonical service list their own.
+	a.removeSALs(cr.service.id, r.Source, listed)
 	a.srcHash[k] = r.ContentHash
 	seen := r.SeenAt
 	if seen.IsZero() {
@@ -485,12 +489,13 @@ func (a *applier) upsert(source string, e *entity) error {
 		meta.LastActionType = "update"
 		meta.FieldName = strings.Join(ch.ChangedFields, ",")
 	}
-	doc, err := withMetadata(e.doc, meta)
+	doc, err := withMetadata(e.doc, append([]metadataEntry{meta}, provenanceEntries(e.id, e.typ, ch.Version, e.provenance)...))
 	if err != nil {
 		return fmt.Errorf("error encoding metadata of %s %s: %w", e.typ, e.id, err)
 	}
 	ch.Doc = doc
 	if e.typ == EntityServiceAtLocation {
+		st.source = source
 		if st.exists && st.serviceID != e.serviceID {
 			delete(a.salsOf[st.serviceID], e.id)
 		}
@@ -596,8 +601,8 @@ func metadataID(entityID uuid.UUID, version int64) string {
 }
 
 // withMetadata appends the metadata field to a marshalled object, saving a second encoding of it.
-func withMetadata(doc []byte, m metadataEntry) ([]byte, error) {
-	mb, err := marshal([]metadataEntry{m})
+func withMetadata(doc []byte, m []metadataEntry) ([]byte, error) {
+	mb, err := marshal(m)
 	if err != nil {
 		return nil, err
 	}
@@ -814,4 +819,51 @@ func (a *applier) sweepOrganizations() {
 	for _, id := range ids {
 		a.remove(id, EntityOrganization)
 	}
+	a.rv.forgetCanonical(ids)
+}
+
+// removeSALs removes the service_at_locations of a service that source lists and no longer
+// lists (keep), sorted.
+func (a *applier) removeSALs(serviceID uuid.UUID, source string, keep map[uuid.UUID]struct{}) {
+	var stale []uuid.UUID
+	for id := range a.salsOf[serviceID] {
+		if _, ok := keep[id]; ok {
+			continue
+		}
+		if st := a.states[id]; st != nil && st.source != "" && st.source != source {
+			continue
+		}
+		stale = append(stale, id)
+	}
+	slices.SortFunc(stale, compareIDs)
+	for _, id := range stale {
+		a.remove(id, EntityServiceAtLocation)
+	}
+}
+
+// deleteServiceRecord removes what a deleted service record brought: its canonical service goes
+// with it when it was its last member; otherwise the service stays, made up of the rest, without
+// the service_at_locations this source listed.
+func (a *applier) deleteServiceRecord(k srcKey) error {
+	target, ok := a.rv.deleteTarget[k]
+	if !ok {
+		target = CanonicalID(EntityService, k.source, k.externalID)
+	}
+	rest, source, err := a.rv.remaining(k)
+	if err != nil {
+		return err
+	}
+	if rest == nil {
+		a.deleteService(target)
+		a.rv.forgetCanonical([]uuid.UUID{target})
+		return nil
+	}
+	if st := a.states[target]; st == nil || !st.exists {
+		return nil
+	}
+	a.removeSALs(target, k.source, nil)
+	if org := a.states[rest.organizationID]; org != nil && org.fields != nil {
+		rest.orgName, _ = org.fields["name"].(string)
+	}
+	return a.upsert(source, rest)
 }

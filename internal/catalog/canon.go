@@ -34,11 +34,12 @@ type entity struct {
 	doc     []byte         // fields as JSON
 	hash    string         // sha256 hex of doc
 
-	organizationID uuid.UUID // services
-	orgName        string    // services: the organization's name, for search
-	serviceID      uuid.UUID // service_at_locations
-	locationID     uuid.UUID // service_at_locations
-	sourceRecord   string    // funding: the external id of the source record listing it
+	organizationID uuid.UUID    // services
+	orgName        string       // services: the organization's name, for search
+	serviceID      uuid.UUID    // service_at_locations
+	locationID     uuid.UUID    // service_at_locations
+	sourceRecord   string       // funding: the external id of the source record listing it
+	provenance     []provenance // fields several members make up: which one gave each
 }
 
 // canonRecord is a source record split into its canonical entities.

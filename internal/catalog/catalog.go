@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"socialhub/internal/match"
 	"socialhub/internal/store"
 )
 
@@ -62,10 +63,24 @@ func CanonicalID(entityType, source, localID string) uuid.UUID {
 // Store reads and writes the catalog.
 type Store struct {
 	pool *pgxpool.Pool
+	cfg  match.Config
 }
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithResolution sets the weights, thresholds and source trust of entity resolution (default
+// match.DefaultConfig()). The config must pass its Validate.
+func WithResolution(cfg match.Config) Option { return func(s *Store) { s.cfg = cfg } }
+
 // NewStore returns the catalog on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
+	s := &Store{pool: pool, cfg: match.DefaultConfig()}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // Record is a source record as the resolve stage hands it over.
 type Record struct {

@@ -3,6 +3,7 @@ package catalog_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -48,7 +49,7 @@ func serviceDoc(id, name, description, orgID, orgName, term string) map[string]a
 		"organization": map[string]any{
 			"id": orgID, "name": orgName, "website": "https://tcso-marino.mos.ru",
 			"organization_identifiers": []any{map[string]any{
-				"id": orgID + "/INN", "identifier_scheme": "INN", "identifier_type": "ИНН", "identifier": "7723012345",
+				"id": orgID + "/INN", "identifier_scheme": "INN", "identifier_type": "ИНН", "identifier": innOf(orgID),
 			}},
 		},
 		"phones":     []any{map[string]any{"id": id + "/phone/0", "number": "+7 (495) 123-45-67"}},
@@ -67,6 +68,13 @@ func serviceDoc(id, name, description, orgID, orgName, term string) map[string]a
 			},
 		}},
 	}
+}
+
+// innOf gives each test organization an INN of its own: organizations with one INN are one legal
+// entity, and entity resolution merges them.
+func innOf(orgID string) string {
+	sum := sha256.Sum256([]byte(orgID))
+	return fmt.Sprintf("77%08d", binary.BigEndian.Uint32(sum[:])%100000000)
 }
 
 func upsert(t testing.TB, source string, doc map[string]any) catalog.Record {

@@ -228,6 +228,7 @@ func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
 			USING unnest($1::text[], $2::text[]) AS u(source, external_id)
 			WHERE r.source = u.source AND r.external_id = u.external_id`, sources, extIDs)
 	}
+	a.rv.queueWrites(b, a.now)
 	if b.Len() == 0 {
 		return nil
 	}

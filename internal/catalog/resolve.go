@@ -1,0 +1,707 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"socialhub/internal/match"
+)
+
+// Entity resolution inside Apply. Every organization, location and service a source record
+// brings is a member: its own id is CanonicalID(type, source, local id), and it belongs to one
+// canonical entity, whose id is the id of the member that created it. A new member is matched
+// against the members found by its blocking keys (match.Features.Probes) and joins the best
+// candidate's canonical entity when the score reaches the merge threshold, or starts its own and
+// leaves a review item when the score falls between the thresholds. Members are matched once,
+// when they first arrive: a replay, or an update of a known member, never moves it, so replaying
+// `valid` changes nothing and a split stays split.
+//
+// Concurrency: two resolve consumers may see the same new organization at once (its records sit
+// in different partitions). Before looking for candidates a transaction takes transaction-level
+// advisory locks on the buckets of every blocking key it probes, in ascending order per entity
+// type, organizations before locations before services; the second transaction then waits, and
+// its candidate query (a new statement, so a new snapshot under READ COMMITTED) sees the first
+// one's member and joins it instead of creating a second canonical entity. Afterwards the
+// canonical entities involved are locked by id bucket (lockBuckets) before their members are read
+// for survivorship, so concurrent updates of one canonical entity serialize.
+
+// ChangeMerged is the op of a change that says a canonical entity merged into another: its Doc is
+// {"id": <old id>, "merged_into": <new id>}, and its id redirects from now on.
+const ChangeMerged = "merged"
+
+// resolveLockSpace is the first key of the advisory locks on blocking-key buckets; one space per
+// entity type (+0 organizations, +1 locations, +2 services), all above sharedLockSpace.
+const resolveLockSpace int32 = 0x5349
+
+// keyLockBuckets bounds the key locks a transaction holds, as sharedLockBuckets does.
+const keyLockBuckets = 1024
+
+// member is a source-level entity and what resolution knows of it.
+type member struct {
+	id        uuid.UUID
+	typ       string
+	source    string
+	localID   string
+	canonical uuid.UUID
+	fields    map[string]any // its canonical doc as its source gave it (member-level ids)
+	doc       []byte
+	features  match.Features
+	seenAt    time.Time
+	isNew     bool // not stored yet: it needs matching
+	dirty     bool // to be written
+}
+
+// resolver is the resolution state of one Apply.
+type resolver struct {
+	cfg      match.Config
+	members  map[uuid.UUID]*member
+	clusters map[uuid.UUID]map[uuid.UUID]struct{} // canonical id → member ids (loaded clusters)
+	gone     map[uuid.UUID]struct{}               // member rows to delete
+	merges   []mergeRow
+	reviews  []reviewRow
+	apart    map[[2]uuid.UUID]bool
+	// batchKeys indexes the new members of the batch by blocking key, so that two new records of
+	// one batch find each other.
+	batchKeys map[string][]*member
+	// deleteTarget is the canonical service of each deleted service record.
+	deleteTarget map[srcKey]uuid.UUID
+}
+
+type mergeRow struct {
+	typ           string
+	winner, loser uuid.UUID
+	members       []uuid.UUID
+	score         float64
+	matched       []string
+}
+
+type reviewRow struct {
+	typ               string
+	member, candidate uuid.UUID
+	score             float64
+	matched           []string
+}
+
+func (s *Store) newResolver() *resolver {
+	return &resolver{
+		cfg: s.cfg, members: map[uuid.UUID]*member{}, clusters: map[uuid.UUID]map[uuid.UUID]struct{}{},
+		gone: map[uuid.UUID]struct{}{}, apart: map[[2]uuid.UUID]bool{}, batchKeys: map[string][]*member{},
+		deleteTarget: map[srcKey]uuid.UUID{},
+	}
+}
+
+// canonicalOf returns the canonical id of a member id (itself when unknown).
+func (rv *resolver) canonicalOf(id uuid.UUID) uuid.UUID {
+	if m, ok := rv.members[id]; ok {
+		return m.canonical
+	}
+	return id
+}
+
+// resolve matches the entities of the batch's records, rewrites them under their canonical ids
+// with the fields survivorship picks, and prepares the member, merge and review rows.
+func (a *applier) resolve(ctx context.Context, tx pgx.Tx, recs []Record, canon []*canonRecord) error {
+	rv := a.rv
+	var ids []uuid.UUID
+	for i, cr := range canon {
+		r := &recs[i]
+		if cr == nil {
+			if r.Op == OpDelete && a.srcType[srcKey{r.Source, r.ExternalID}] != EntityOrganization {
+				ids = append(ids, CanonicalID(EntityService, r.Source, r.ExternalID))
+			}
+			continue
+		}
+		ids = append(ids, cr.org.id)
+		for _, l := range cr.locations {
+			ids = append(ids, l.id)
+		}
+		if cr.service != nil {
+			ids = append(ids, cr.service.id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	// 1. What is known of these members (their canonical ids).
+	if err := rv.loadMembers(ctx, tx, `WHERE member_id = ANY ($1)`, idArgs(ids), false); err != nil {
+		return err
+	}
+	// 2. Members as the records give them now; new ones are matched, type by type, because a
+	// location's and a service's features name their canonical organization.
+	for _, typ := range []string{EntityOrganization, EntityLocation, EntityService} {
+		var fresh []*member
+		for i, cr := range canon {
+			if cr == nil {
+				continue
+			}
+			r := &recs[i]
+			for _, e := range cr.entitiesOf(typ) {
+				m := rv.observe(r, cr, e)
+				if m.isNew && !slices.Contains(fresh, m) {
+					fresh = append(fresh, m)
+				}
+			}
+		}
+		if err := a.match(ctx, tx, typ, fresh); err != nil {
+			return err
+		}
+	}
+	for i, cr := range canon {
+		r := &recs[i]
+		if cr == nil && r.Op == OpDelete {
+			id := CanonicalID(EntityService, r.Source, r.ExternalID)
+			rv.deleteTarget[srcKey{r.Source, r.ExternalID}] = rv.canonicalOf(id)
+		}
+	}
+	// 3. Lock the canonical entities, then read every member of theirs for survivorship.
+	var canonIDs []uuid.UUID
+	for _, m := range rv.members {
+		canonIDs = append(canonIDs, m.canonical)
+	}
+	for _, id := range a.srcOrg {
+		canonIDs = append(canonIDs, id)
+	}
+	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock($1::int, k)) FROM unnest($2::int[]) AS k`,
+		sharedLockSpace, lockBuckets(canonIDs)); err != nil {
+		return fmt.Errorf("error locking canonical entities: %w", err)
+	}
+	if err := rv.loadMembers(ctx, tx, `WHERE canonical_id = ANY ($1)`, idArgs(canonIDs), true); err != nil {
+		return err
+	}
+	// The organizations the services' members name, so that a service made up anew from its other
+	// members (a delete) names its canonical organization.
+	var orgRefs []uuid.UUID
+	for _, m := range rv.members {
+		if m.typ != EntityService {
+			continue
+		}
+		if id, err := uuid.Parse(str(m.fields["organization_id"])); err == nil {
+			if _, known := rv.members[id]; !known {
+				orgRefs = append(orgRefs, id)
+			}
+		}
+	}
+	if len(orgRefs) > 0 {
+		if err := rv.loadMembers(ctx, tx, `WHERE member_id = ANY ($1)`, idArgs(orgRefs), false); err != nil {
+			return err
+		}
+	}
+	// 4. Rewrite each record's entities as their canonical entities.
+	for _, cr := range canon {
+		if cr != nil {
+			if err := rv.rewrite(cr); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (cr *canonRecord) entitiesOf(typ string) []*entity {
+	switch typ {
+	case EntityOrganization:
+		return []*entity{cr.org}
+	case EntityLocation:
+		return cr.locations
+	default:
+		if cr.service == nil {
+			return nil
+		}
+		return []*entity{cr.service}
+	}
+}
+
+// loadMembers reads members; with all set it refreshes what is known (after the locks), else it
+// only adds.
+func (rv *resolver) loadMembers(ctx context.Context, tx pgx.Tx, where string, arg any, all bool) error {
+	rows, err := tx.Query(ctx, `SELECT member_id, entity_type, source, local_id, canonical_id, doc, features, seen_at
+		FROM catalog_members `+where, arg)
+	if err != nil {
+		return fmt.Errorf("error reading members: %w", err)
+	}
+	var id, canonical uuid.UUID
+	var typ, source, local string
+	var doc, feats []byte
+	var seen time.Time
+	_, err = pgx.ForEachRow(rows, []any{(*[16]byte)(&id), &typ, &source, &local, (*[16]byte)(&canonical), &doc, &feats, &seen}, func() error {
+		m, known := rv.members[id]
+		if known && (m.dirty || !all) {
+			// The batch's own version wins; only its cluster may have moved.
+			if !m.isNew {
+				rv.move(m, canonical)
+			}
+			return nil
+		}
+		m = &member{id: id, typ: typ, source: source, localID: local, seenAt: seen, doc: slices.Clone(doc)}
+		if err := json.Unmarshal(feats, &m.features); err != nil {
+			return fmt.Errorf("member %s: %w", id, err)
+		}
+		if err := json.Unmarshal(doc, &m.fields); err != nil {
+			return fmt.Errorf("member %s: %w", id, err)
+		}
+		rv.members[id] = m
+		rv.move(m, canonical)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("error reading members: %w", err)
+	}
+	return nil
+}
+
+// move puts a member in a canonical entity.
+func (rv *resolver) move(m *member, canonical uuid.UUID) {
+	if set := rv.clusters[m.canonical]; set != nil {
+		delete(set, m.id)
+	}
+	m.canonical = canonical
+	set := rv.clusters[canonical]
+	if set == nil {
+		set = map[uuid.UUID]struct{}{}
+		rv.clusters[canonical] = set
+	}
+	set[m.id] = struct{}{}
+}
+
+// observe records an entity of a record as its member's current state.
+func (rv *resolver) observe(r *Record, cr *canonRecord, e *entity) *member {
+	m, ok := rv.members[e.id]
+	if !ok {
+		m = &member{id: e.id, typ: e.typ, source: r.Source, localID: e.localID, canonical: e.id, isNew: true}
+		rv.members[e.id] = m
+		rv.move(m, e.id)
+	}
+	seen := r.SeenAt
+	if seen.IsZero() {
+		seen = time.Now().UTC()
+	}
+	m.fields, m.doc, m.seenAt, m.dirty = e.fields, e.doc, seen, true
+	switch e.typ {
+	case EntityOrganization:
+		m.features = match.OrganizationFeatures(r.Source, e.fields)
+	case EntityLocation:
+		m.features = match.LocationFeatures(r.Source, rv.canonicalOf(cr.org.id).String(), e.fields)
+	case EntityService:
+		locs := make([]string, len(cr.locations))
+		for i, l := range cr.locations {
+			locs[i] = rv.canonicalOf(l.id).String()
+		}
+		m.features = match.ServiceFeatures(r.Source, rv.canonicalOf(cr.org.id).String(), locs, e.fields)
+	}
+	return m
+}
+
+type candidate struct {
+	id, canonical uuid.UUID
+	source, local string
+	features      match.Features
+}
+
+// match finds each new member's candidates and decides: join, review, or apart.
+func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*member) error {
+	if len(fresh) == 0 {
+		return nil
+	}
+	rv := a.rv
+	var probes []string
+	var freshIDs []uuid.UUID
+	for _, m := range fresh {
+		probes = append(probes, m.features.Probes()...)
+		freshIDs = append(freshIDs, m.id)
+	}
+	slices.Sort(probes)
+	probes = slices.Compact(probes)
+	space := resolveLockSpace + int32(slices.Index([]string{EntityOrganization, EntityLocation, EntityService}, typ))
+	b := &pgx.Batch{}
+	b.Queue(`SELECT count(pg_advisory_xact_lock($1::int, k)) FROM unnest($2::int[]) AS k`, space, keyBuckets(probes))
+	byKey := map[string][]*candidate{}
+	b.Queue(`SELECT member_id, canonical_id, source, local_id, features, keys FROM catalog_members
+		WHERE entity_type = $1 AND keys && $2::text[]`, typ, probes).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			c := &candidate{}
+			var feats []byte
+			var keys []string
+			if err := rows.Scan((*[16]byte)(&c.id), (*[16]byte)(&c.canonical), &c.source, &c.local, &feats, &keys); err != nil {
+				return err
+			}
+			if m, ok := rv.members[c.id]; ok && m.isNew {
+				// Created meanwhile by a transaction that held the lock first: it is known now.
+				m.isNew = false
+				rv.move(m, c.canonical)
+				continue
+			}
+			if err := json.Unmarshal(feats, &c.features); err != nil {
+				return fmt.Errorf("member %s: %w", c.id, err)
+			}
+			for _, k := range keys {
+				byKey[k] = append(byKey[k], c)
+			}
+		}
+		return rows.Err()
+	})
+	b.Queue(`SELECT a, b FROM catalog_apart WHERE a = ANY ($1) OR b = ANY ($1)`, idArgs(freshIDs)).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var x, y uuid.UUID
+			if err := rows.Scan((*[16]byte)(&x), (*[16]byte)(&y)); err != nil {
+				return err
+			}
+			rv.apart[[2]uuid.UUID{x, y}] = true
+		}
+		return rows.Err()
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("error finding %s candidates: %w", typ, err)
+	}
+	th := rv.cfg.ThresholdsOf(typ)
+	for _, m := range fresh {
+		if !m.isNew {
+			continue
+		}
+		seen := map[uuid.UUID]bool{}
+		var best *candidate
+		var bestRes match.Result
+		consider := func(c *candidate) {
+			if seen[c.id] || c.id == m.id || rv.isApart(m.id, c.id) {
+				return
+			}
+			seen[c.id] = true
+			if typ == EntityService && c.source == m.source {
+				return // a source lists each of its services once; its duplicates are its own to fix
+			}
+			res := rv.cfg.Score(&m.features, &c.features)
+			if best == nil || res.Score > bestRes.Score || (res.Score == bestRes.Score && compareIDs(c.canonical, best.canonical) < 0) {
+				best, bestRes = c, res
+			}
+		}
+		for _, k := range m.features.Probes() {
+			cs := byKey[k]
+			for _, c := range cs[:min(len(cs), rv.cfg.MaxCandidates)] {
+				consider(c)
+			}
+			for _, o := range rv.batchKeys[k] {
+				consider(&candidate{id: o.id, canonical: o.canonical, source: o.source, local: o.localID, features: o.features})
+			}
+		}
+		m.isNew = false
+		for _, k := range m.features.Keys() {
+			rv.batchKeys[k] = append(rv.batchKeys[k], m)
+		}
+		switch {
+		case best == nil || bestRes.Score < th.Review:
+		case bestRes.Score >= th.Merge:
+			rv.move(m, best.canonical)
+			rv.merges = append(rv.merges, mergeRow{typ: typ, winner: best.canonical, loser: m.id, members: []uuid.UUID{m.id},
+				score: bestRes.Score, matched: bestRes.Matched})
+		default:
+			rv.reviews = append(rv.reviews, reviewRow{typ: typ, member: m.id, candidate: best.id, score: bestRes.Score, matched: bestRes.Matched})
+		}
+	}
+	return nil
+}
+
+func (rv *resolver) isApart(x, y uuid.UUID) bool {
+	if compareIDs(x, y) > 0 {
+		x, y = y, x
+	}
+	return rv.apart[[2]uuid.UUID{x, y}]
+}
+
+// keyBuckets maps blocking keys to their lock buckets, sorted, without repeats.
+func keyBuckets(keys []string) []int32 {
+	out := make([]int32, 0, len(keys))
+	for _, k := range keys {
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(k))
+		out = append(out, int32(h.Sum32()%keyLockBuckets))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// fkFields are the fields through which HSDS objects name other entities.
+var fkFields = []string{"organization_id", "service_id", "location_id", "link_id", "service_at_location_id"}
+
+// rewrite turns a record's entities into their canonical entities: canonical ids, foreign keys to
+// canonical entities, and, for entities several members make up, the fields survivorship picks.
+func (rv *resolver) rewrite(cr *canonRecord) error {
+	ids := map[string]string{} // member id → canonical id, where they differ
+	for _, m := range rv.members {
+		if m.id != m.canonical {
+			ids[m.id.String()] = m.canonical.String()
+		}
+	}
+	for _, e := range cr.entitiesOf(EntityOrganization) {
+		if err := rv.canonicalEntity(e, ids); err != nil {
+			return err
+		}
+	}
+	for _, e := range cr.locations {
+		if err := rv.canonicalEntity(e, ids); err != nil {
+			return err
+		}
+	}
+	if cr.service != nil {
+		if err := rv.canonicalEntity(cr.service, ids); err != nil {
+			return err
+		}
+		cr.service.organizationID = cr.org.id
+		cr.service.orgName, _ = cr.org.fields["name"].(string)
+	}
+	for _, s := range cr.sals {
+		s.serviceID, s.locationID = rv.canonicalOf(s.serviceID), rv.canonicalOf(s.locationID)
+		if len(ids) > 0 {
+			remapFKs(s.fields, ids)
+			if err := s.refresh(); err != nil {
+				return err
+			}
+		}
+	}
+	for _, f := range cr.funding {
+		f.organizationID = cr.org.id
+		if len(ids) > 0 {
+			remapFKs(f.fields, ids)
+			if err := f.refresh(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// canonicalEntity rewrites one entity as its canonical entity.
+func (rv *resolver) canonicalEntity(e *entity, ids map[string]string) error {
+	m := rv.members[e.id]
+	if m == nil {
+		return nil
+	}
+	set := rv.clusters[m.canonical]
+	if len(set) <= 1 && m.canonical == e.id && len(ids) == 0 {
+		return nil // alone and under its own id: as the source gave it
+	}
+	e.id = m.canonical
+	e.fields, e.provenance = rv.survivor(set, ids)
+	e.fields["id"] = e.id.String()
+	if len(set) <= 1 {
+		e.provenance = nil
+	}
+	return e.refresh()
+}
+
+// survivor builds a canonical entity's fields from its members: each field from the most trusted
+// member that has a value, then the most recently seen. It returns the provenance of each field.
+func (rv *resolver) survivor(set map[uuid.UUID]struct{}, ids map[string]string) (map[string]any, []provenance) {
+	ms := make([]*member, 0, len(set))
+	for id := range set {
+		ms = append(ms, rv.members[id])
+	}
+	slices.SortFunc(ms, func(x, y *member) int {
+		if tx, ty := rv.cfg.TrustOf(x.source), rv.cfg.TrustOf(y.source); tx != ty {
+			return tx - ty
+		}
+		if c := y.seenAt.Compare(x.seenAt); c != 0 {
+			return c
+		}
+		return compareIDs(x.id, y.id)
+	})
+	out := map[string]any{}
+	var prov []provenance
+	for _, m := range ms {
+		for k, v := range m.fields {
+			if _, done := out[k]; done || k == "id" || empty(v) {
+				continue
+			}
+			out[k] = v
+			prov = append(prov, provenance{field: k, source: m.source, seenAt: m.seenAt})
+		}
+	}
+	remapFKs(out, ids)
+	slices.SortFunc(prov, func(x, y provenance) int { return strings.Compare(x.field, y.field) })
+	return out, prov
+}
+
+func empty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
+}
+
+// remapFKs points the foreign keys of an object and of the objects nested in it to canonical ids.
+func remapFKs(obj map[string]any, ids map[string]string) {
+	if len(ids) == 0 {
+		return
+	}
+	for _, k := range fkFields {
+		if s, ok := obj[k].(string); ok {
+			if c, ok := ids[s]; ok {
+				obj[k] = c
+			}
+		}
+	}
+	for _, v := range obj {
+		if items, ok := v.([]any); ok {
+			for _, it := range items {
+				if o, ok := it.(map[string]any); ok {
+					remapFKs(o, ids)
+				}
+			}
+		}
+	}
+}
+
+// provenance says which member gave a canonical field.
+type provenance struct {
+	field  string
+	source string
+	seenAt time.Time
+}
+
+// refresh re-encodes an entity after its fields changed.
+func (e *entity) refresh() error {
+	ne, err := newEntity(e.typ, e.id, e.localID, e.fields)
+	if err != nil {
+		return err
+	}
+	e.doc, e.hash = ne.doc, ne.hash
+	return nil
+}
+
+// remaining returns the canonical service that a deleted service record leaves behind when other
+// members still make it up, with the source of the member it is named after, or nil when it was
+// the last.
+func (rv *resolver) remaining(k srcKey) (*entity, string, error) {
+	memberID := CanonicalID(EntityService, k.source, k.externalID)
+	m := rv.members[memberID]
+	if m == nil {
+		return nil, "", nil
+	}
+	rv.gone[memberID] = struct{}{}
+	canonical := m.canonical
+	delete(rv.clusters[canonical], memberID)
+	delete(rv.members, memberID)
+	set := rv.clusters[canonical]
+	if len(set) == 0 {
+		return nil, "", nil
+	}
+	ids := map[string]string{}
+	for _, o := range rv.members {
+		if o.id != o.canonical {
+			ids[o.id.String()] = o.canonical.String()
+		}
+	}
+	fields, prov := rv.survivor(set, ids)
+	fields["id"] = canonical.String()
+	var rest *member
+	for id := range set {
+		if rest == nil || compareIDs(id, rest.id) < 0 {
+			rest = rv.members[id]
+		}
+	}
+	e, err := newEntity(EntityService, canonical, rest.localID, fields)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(set) > 1 {
+		e.provenance = prov
+	}
+	org, _ := fields["organization_id"].(string)
+	orgID, _ := uuid.Parse(org)
+	e.organizationID = orgID
+	return e, rest.source, nil
+}
+
+// forgetCanonical drops the members of canonical entities that were deleted.
+func (rv *resolver) forgetCanonical(ids []uuid.UUID) {
+	for _, id := range ids {
+		for m := range rv.clusters[id] {
+			rv.gone[m] = struct{}{}
+			delete(rv.members, m)
+		}
+		delete(rv.clusters, id)
+	}
+}
+
+// queueWrites adds the resolution rows to the write batch.
+func (rv *resolver) queueWrites(b *pgx.Batch, now time.Time) {
+	var ids, canon []uuid.UUID
+	var types, sources, locals, docs, feats, keys []string
+	var seen []time.Time
+	for _, m := range rv.members {
+		if !m.dirty {
+			continue
+		}
+		if _, g := rv.gone[m.id]; g {
+			continue
+		}
+		fb, _ := json.Marshal(&m.features) // plain strings and numbers: cannot fail
+		ids, canon = append(ids, m.id), append(canon, m.canonical)
+		types, sources, locals = append(types, m.typ), append(sources, m.source), append(locals, m.localID)
+		docs, feats = append(docs, string(m.doc)), append(feats, string(fb))
+		keys = append(keys, strings.Join(m.features.Keys(), termSep))
+		seen = append(seen, m.seenAt)
+	}
+	if len(ids) > 0 {
+		b.Queue(`
+			INSERT INTO catalog_members (member_id, entity_type, source, local_id, canonical_id, doc, features, keys, seen_at)
+			SELECT u.id, u.typ, u.source, u.local, u.canonical, u.doc::jsonb, u.features::jsonb,
+			       CASE WHEN u.keys = '' THEN '{}' ELSE string_to_array(u.keys, E'\x1f') END, u.seen
+			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+			  AS u(id, typ, source, local, canonical, doc, features, keys, seen)
+			ON CONFLICT (member_id) DO UPDATE SET canonical_id = excluded.canonical_id, doc = excluded.doc,
+			  features = excluded.features, keys = excluded.keys, seen_at = excluded.seen_at`,
+			idArgs(ids), types, sources, locals, idArgs(canon), docs, feats, keys, seen)
+	}
+	if len(rv.gone) > 0 {
+		gone := make([]uuid.UUID, 0, len(rv.gone))
+		for id := range rv.gone {
+			gone = append(gone, id)
+		}
+		b.Queue(`DELETE FROM catalog_members WHERE member_id = ANY ($1)`, idArgs(gone))
+	}
+	for _, mg := range rv.merges {
+		b.Queue(`INSERT INTO catalog_merges (entity_type, winner, loser, members, how, score, matched, merged_at)
+			VALUES ($1, $2, $3, $4, 'auto', $5, $6, $7)`, mg.typ, [16]byte(mg.winner), [16]byte(mg.loser), idArgs(mg.members), mg.score, mg.matched, now)
+	}
+	for _, r := range rv.reviews {
+		b.Queue(`INSERT INTO catalog_review (entity_type, member_id, candidate_id, score, matched, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (member_id, candidate_id) DO NOTHING`,
+			r.typ, [16]byte(r.member), [16]byte(r.candidate), r.score, r.matched, now)
+	}
+}
+
+// provenanceEntries are the HSDS metadata entries saying which source gave each field.
+func provenanceEntries(id uuid.UUID, typ string, version int64, prov []provenance) []metadataEntry {
+	out := make([]metadataEntry, len(prov))
+	for i, p := range prov {
+		out[i] = metadataEntry{
+			ID:             uuid.NewSHA1(idNamespace, fmt.Appendf(nil, "metadata/%s/%d/%s", id, version, p.field)).String(),
+			ResourceID:     id.String(),
+			ResourceType:   typ,
+			LastActionDate: p.seenAt.UTC().Format(time.RFC3339),
+			LastActionType: "survivorship",
+			FieldName:      p.field,
+			UpdatedBy:      p.source,
+		}
+	}
+	return out
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}

@@ -1,0 +1,240 @@
+package match
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Result is the verdict on a pair: the score (0..1) and the features that made it, for the review
+// queue and the metadata ("inn", "phone", "name:0.83", ...).
+type Result struct {
+	Score   float64  `json:"score"`
+	Matched []string `json:"matched"`
+	// Key is set when a deterministic key decided (an identifier in common, or two different
+	// identifiers of one scheme, which keep the pair apart whatever else agrees).
+	Key string `json:"key,omitempty"`
+}
+
+// Score compares two records of one entity type.
+func (c Config) Score(a, b *Features) Result {
+	switch a.Type {
+	case TypeOrganization:
+		return c.scoreOrganization(a, b)
+	case TypeLocation:
+		return c.scoreLocation(a, b)
+	default:
+		return c.scoreService(a, b)
+	}
+}
+
+func (c Config) scoreOrganization(a, b *Features) Result {
+	// Deterministic first: an INN or OGRN is one legal entity; two different ones are two.
+	for _, scheme := range []string{"inn:", "ogrn:", "ogrnip:"} {
+		x, y := withPrefix(a.IDs, scheme), withPrefix(b.IDs, scheme)
+		if x == "" || y == "" {
+			continue
+		}
+		if x == y {
+			return Result{Score: 1, Matched: []string{strings.TrimSuffix(scheme, ":")}, Key: x}
+		}
+		return Result{Score: 0, Matched: []string{strings.TrimSuffix(scheme, ":") + " differs"}, Key: x + "≠" + y}
+	}
+	var r Result
+	w := c.Organization
+	s := Similarity(a.Name, b.Name)
+	if acronymOf(a, b) || acronymOf(b, a) {
+		// One name is the other's initials, as a department's own systems write it.
+		s = math.Max(s, 0.9)
+	}
+	if s > 0 {
+		r.add(w.Name*s, "name", s)
+	}
+	if shares(a.Phones, b.Phones) {
+		r.add(w.Phone, "phone", 1)
+	}
+	if shares(a.Emails, b.Emails) {
+		r.add(w.Email, "email", 1)
+	}
+	if shares(a.Domains, b.Domains) {
+		r.add(w.Domain, "website", 1)
+	}
+	r.Score = clamp(r.Score)
+	return r
+}
+
+// acronymOf says whether a's name is b's acronym (with at most a legal form beside it).
+func acronymOf(a, b *Features) bool {
+	if b.Acronym == "" {
+		return false
+	}
+	rest := 0
+	found := false
+	for _, t := range a.Name {
+		switch {
+		case t == b.Acronym:
+			found = true
+		case !stopTokens[t]:
+			rest++
+		}
+	}
+	return found && rest == 0
+}
+
+func (c Config) scoreLocation(a, b *Features) Result {
+	var r Result
+	w := c.Location
+	if a.HasGeo && b.HasGeo {
+		d := Meters(a.Lat, a.Lon, b.Lat, b.Lon)
+		closeness := 1 - (d-w.NearMeters)/(w.FarMeters-w.NearMeters)
+		closeness = math.Max(0, math.Min(1, closeness))
+		if closeness > 0 {
+			r.add(w.Distance*closeness, "distance", closeness)
+		}
+	}
+	if s := Similarity(a.Address, b.Address); s > 0 && sameNumbers(a.Address, b.Address) {
+		r.add(w.Address*s, "address", s)
+	}
+	if s := Similarity(a.Name, b.Name); s > 0 {
+		r.add(w.Name*s, "name", s)
+	}
+	if a.Org != "" && a.Org == b.Org {
+		r.add(w.Organization, "organization", 1)
+	}
+	if shares(a.Phones, b.Phones) {
+		r.add(w.Phone, "phone", 1)
+	}
+	if a.District != "" && b.District != "" && a.District != b.District {
+		r.Score -= w.OtherDistrict
+		r.Matched = append(r.Matched, "district differs")
+	}
+	r.Score = clamp(r.Score)
+	return r
+}
+
+func (c Config) scoreService(a, b *Features) Result {
+	if a.Org == "" || a.Org != b.Org {
+		return Result{Matched: []string{"organization differs"}}
+	}
+	var r Result
+	w := c.Service
+	if s := Similarity(a.Name, b.Name); s > 0 {
+		r.add(w.Name*s, "name", s)
+	}
+	if shares(a.Locations, b.Locations) {
+		r.add(w.Location, "location", 1)
+	}
+	if shares(a.Terms, b.Terms) {
+		r.add(w.Term, "taxonomy_term", 1)
+	}
+	if shares(a.Phones, b.Phones) {
+		r.add(w.Phone, "phone", 1)
+	}
+	r.Score = clamp(r.Score)
+	return r
+}
+
+func (r *Result) add(w float64, feature string, s float64) {
+	r.Score += w
+	if s < 1 {
+		feature += ":" + strconv.FormatFloat(s, 'f', 2, 64)
+	}
+	r.Matched = append(r.Matched, feature)
+}
+
+func clamp(s float64) float64 { return math.Max(0, math.Min(1, math.Round(s*1000)/1000)) }
+
+// Similarity is the Dice coefficient of two sorted token sets, where tokens that differ by one
+// edit (a typo, a transliteration variant) count as half a match.
+func Similarity(a, b []string) float64 {
+	if len(a) == 0 || len(b) == 0 {
+		return 0
+	}
+	common := 0.0
+	used := make([]bool, len(b))
+	for _, x := range a {
+		if i, ok := slices.BinarySearch(b, x); ok && !used[i] {
+			used[i] = true
+			common++
+		}
+	}
+	for _, x := range a {
+		if _, ok := slices.BinarySearch(b, x); ok {
+			continue
+		}
+		for i, y := range b {
+			if !used[i] && len(x) > 3 && oneEdit(x, y) {
+				used[i] = true
+				common += 0.5
+				break
+			}
+		}
+	}
+	return 2 * common / float64(len(a)+len(b))
+}
+
+// oneEdit says whether x becomes y by one insertion, deletion or substitution.
+func oneEdit(x, y string) bool {
+	if d := len(x) - len(y); d > 1 || d < -1 {
+		return false
+	}
+	i := 0
+	for i < len(x) && i < len(y) && x[i] == y[i] {
+		i++
+	}
+	j, k := len(x), len(y)
+	for j > i && k > i && x[j-1] == y[k-1] {
+		j--
+		k--
+	}
+	return j-i <= 1 && k-i <= 1
+}
+
+// sameNumbers says whether two addresses name the same house: their numeric tokens agree (when
+// both have some).
+func sameNumbers(a, b []string) bool {
+	var x, y []string
+	for _, t := range a {
+		if isNumber(t) {
+			x = append(x, t)
+		}
+	}
+	for _, t := range b {
+		if isNumber(t) {
+			y = append(y, t)
+		}
+	}
+	if len(x) == 0 || len(y) == 0 {
+		return true
+	}
+	return slices.Equal(x, y)
+}
+
+// Meters is the distance between two points on the Earth (haversine).
+func Meters(lat1, lon1, lat2, lon2 float64) float64 {
+	const r = 6371000.0
+	rad := math.Pi / 180
+	dlat, dlon := (lat2-lat1)*rad, (lon2-lon1)*rad
+	h := math.Sin(dlat/2)*math.Sin(dlat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dlon/2)*math.Sin(dlon/2)
+	return 2 * r * math.Asin(math.Sqrt(h))
+}
+
+func withPrefix(ids []string, prefix string) string {
+	for _, id := range ids {
+		if strings.HasPrefix(id, prefix) {
+			return id
+		}
+	}
+	return ""
+}
+
+// shares says whether two sorted sets have an element in common.
+func shares(a, b []string) bool {
+	for _, x := range a {
+		if _, ok := slices.BinarySearch(b, x); ok {
+			return true
+		}
+	}
+	return false
+}
