@@ -18,6 +18,7 @@ import (
 	"socialhub/connectors/ngogrants"
 	"socialhub/connectors/residents"
 	"socialhub/internal/api"
+	"socialhub/internal/catalog"
 	"socialhub/internal/config"
 	"socialhub/internal/eligibility"
 	"socialhub/internal/event"
@@ -96,11 +97,17 @@ func TestDemoRunsEverySource(t *testing.T) {
 		n, err := store.Count(context.Background())
 		return err == nil && n == 20000
 	}, 60*time.Second, 100*time.Millisecond)
-	var list page
+	// Every valid record of the department list and the feed is backed in the catalog; the feed's
+	// services that the department also lists are merged into one canonical service each.
+	cat := catalog.NewStore(db.Pool)
 	require.Eventually(t, func() bool {
-		// 240 valid department rows and 34 valid feed services.
-		return getJSON(t, addrs.HTTP, "/services?per_page=1", &list) == http.StatusOK && list.TotalItems == 240+34
+		n, err := cat.Count(context.Background())
+		return err == nil && n[catalog.CountSourceRecords] >= 240+34
 	}, 60*time.Second, 100*time.Millisecond)
+	var list page
+	require.Equal(t, http.StatusOK, getJSON(t, addrs.HTTP, "/services?per_page=1", &list))
+	require.Greater(t, list.TotalItems, 240, "the feed adds services the department does not list")
+	require.Less(t, list.TotalItems, 240+34, "services listed by both are one canonical service")
 }
 
 // TestBadSourceStopsStart: a residents source without the pseudonym key stops the hub at start,

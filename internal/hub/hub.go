@@ -28,6 +28,7 @@ import (
 	"socialhub/internal/eligibility"
 	"socialhub/internal/event"
 	"socialhub/internal/lookup"
+	"socialhub/internal/match"
 	"socialhub/internal/metrics"
 	"socialhub/internal/pgcluster"
 	"socialhub/internal/pseudonym"
@@ -170,7 +171,6 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	m := metrics.New()
 	writer := broker.NewWriter(kcfg)
 	defer writer.Close()
-	cat := catalog.NewStore(pool)
 	outbox := changes.NewOutbox(pool)
 	registry := opts.Registry
 	if registry == nil {
@@ -199,6 +199,15 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		Metrics: m, Logger: log, Deps: connectors.Deps{Logger: log, DataDir: cfg.DataDir, Getenv: getenv},
 		BatchSize: cfg.Pipeline.BatchSize, MaxMessageBytes: cfg.Kafka.MaxMessageBytes,
 	})
+	// Entity resolution trusts sources by kind: department systems over registries over NGOs'
+	// own feeds over grant lists.
+	matchCfg := match.DefaultConfig()
+	kindOf := map[string]string{}
+	for _, s := range sources {
+		kindOf[s.Name] = s.Kind
+	}
+	matchCfg.Trust = match.TrustByKind(kindOf, nil)
+	cat := catalog.NewStore(pool, catalog.WithResolution(matchCfg))
 	qual := quality.New(quality.Options{Pool: pool, Catalog: cat, Registerer: m.Registry, Logger: log})
 	rules, err := loadRules(cfg.Eligibility.RulesFile)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -45,17 +46,20 @@ func service(id string, without ...string) map[string]any {
 	for _, w := range without {
 		skip[w] = true
 	}
-	loc := map[string]any{"id": "ORG-1/loc/" + id, "location_type": "physical", "name": "ТЦСО Марьино"}
+	// Each service its own name and point, so entity resolution keeps them apart.
+	n := int(id[len(id)-1] - '0')
+	names := []string{"Комната прохлады", "Юридическая консультация", "Семейная медиация", "Группа здоровья", "Клуб «Серебряный возраст»"}
+	loc := map[string]any{"id": "ORG-1/loc/" + id, "location_type": "physical", "name": "Филиал " + id}
 	if !skip["coordinates"] {
-		loc["latitude"], loc["longitude"] = 55.65, 37.74
+		loc["latitude"], loc["longitude"] = 55.60+0.02*float64(n), 37.70+0.03*float64(n)
 	}
 	if !skip["address"] {
 		loc["addresses"] = []any{map[string]any{
-			"id": id + "/addr", "address_1": "ул. Братиславская, д. 14", "city": "Москва", "country": "RU", "address_type": "physical",
+			"id": id + "/addr", "address_1": fmt.Sprintf("ул. Братиславская, д. %d", 10*n+3), "city": "Москва", "country": "RU", "address_type": "physical",
 		}}
 	}
 	d := map[string]any{
-		"id": id, "name": "Комната прохлады", "status": "active",
+		"id": id, "name": names[n%len(names)], "status": "active",
 		"organization":         map[string]any{"id": "ORG-1", "name": "ГБУ ТЦСО «Марьино»"},
 		"service_at_locations": []any{map[string]any{"id": id + "/sal", "location": loc}},
 	}
@@ -136,7 +140,14 @@ func TestCatalogShares(t *testing.T) {
 		service("S3", "address", "coordinates"),
 		service("S4", "hours", "phone"),
 	)
-	b.apply(t, "other", service("X1", "hours"))
+	// Another organization elsewhere: entity resolution keeps it apart from dszn's.
+	x := service("X1", "hours")
+	x["name"] = "Юридическая консультация"
+	x["organization"] = map[string]any{"id": "ORG-9", "name": "АНО «Другой берег»"}
+	loc := x["service_at_locations"].([]any)[0].(map[string]any)["location"].(map[string]any)
+	loc["id"], loc["name"], loc["latitude"], loc["longitude"] = "ORG-9/loc/X1", "Приёмная", 55.86, 37.48
+	loc["addresses"].([]any)[0].(map[string]any)["address_1"] = "Ленинградское ш., д. 112"
+	b.apply(t, "other", x)
 
 	q, err := b.store.SourceQuality(ctx, "dszn")
 	require.NoError(t, err)
