@@ -35,6 +35,10 @@ type Metrics struct {
 	// kind of field; field "schedule_unparsed" counts hours kept as text because they could not
 	// be read.
 	NormalizedFields *prometheus.CounterVec
+	// WebhookBacklog is how many webhook deliveries wait (fanned out, not yet acknowledged).
+	WebhookBacklog prometheus.Gauge
+	// WebhookDeliveries counts webhook delivery attempts by result (delivered, failed).
+	WebhookDeliveries *prometheus.CounterVec
 }
 
 // New creates a registry with Go and process collectors and the hub's instruments.
@@ -61,7 +65,14 @@ func New() *Metrics {
 		NormalizedFields: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "socialhub_normalized_fields_total", Help: "Values the validate stage normalized, by source and field.",
 		}, []string{"source", "field"}),
+		WebhookBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "socialhub_webhook_backlog", Help: "Webhook deliveries waiting for their receiver.",
+		}),
+		WebhookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socialhub_webhook_deliveries_total", Help: "Webhook delivery attempts by result.",
+		}, []string{"result"}),
 	}
 	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Lag, m.ConnectorRuns, m.OutboxBacklog, m.NormalizedFields)
+	reg.MustRegister(m.WebhookBacklog, m.WebhookDeliveries)
 	return m
 }
