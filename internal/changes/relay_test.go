@@ -405,3 +405,5 @@ func TestRelayDoesNotBlockMigrations(t *testing.T) {
 	defer cancel()
 	require.NoError(t, store.Migrate(ctx, b.db.Pool, changes.Migrations()), "a second process starting up migrates")
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
