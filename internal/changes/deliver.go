@@ -146,6 +146,19 @@ func (d *Deliverer) step(ctx context.Context) (busy bool, err error) {
 		wg.Go(func() { d.attempt(ctx, &claimed[i]) })
 	}
 	wg.Wait()
+	// Successes are recorded together: one transaction instead of one per delivery, all of
+	// which would queue on the same subscription row.
+	var done []*delivery
+	for i := range claimed {
+		if claimed[i].succeeded {
+			done = append(done, &claimed[i])
+		}
+	}
+	if err := d.recordSuccesses(context.WithoutCancel(ctx), done); err != nil {
+		// Not recorded: the leases expire and the events are delivered again, with the same
+		// webhook-id, which the receiver de-duplicates.
+		return false, err
+	}
 	d.gauge(ctx)
 	return fanned || len(claimed) == d.opts.Concurrency, nil
 }
@@ -268,8 +281,10 @@ func (d *Deliverer) attempt(ctx context.Context, dl *delivery) {
 	if ctx.Err() != nil && !dl.succeeded {
 		return // shutting down: the lease expires and another worker retries
 	}
-	if err := d.record(context.WithoutCancel(ctx), dl); err != nil {
-		d.log.Warn("error recording a webhook delivery", "subscription", dl.subID, "seq", dl.pubSeq, "error", err)
+	if !dl.succeeded {
+		if err := d.recordFailure(context.WithoutCancel(ctx), dl); err != nil {
+			d.log.Warn("error recording a failed webhook delivery", "subscription", dl.subID, "seq", dl.pubSeq, "error", err)
+		}
 	}
 	if d.opts.Metrics != nil {
 		result := DeliveryOK
@@ -318,28 +333,41 @@ func (d *Deliverer) send(ctx context.Context, dl *delivery) error {
 
 var errRejected = errors.New("delivery rejected")
 
-// record stores the outcome of an attempt: an acknowledged delivery is removed and resets the
-// subscription's failures; a failed one is due again after its back-off, the subscription backs
-// off as a whole and is paused once it has failed for too long or too often.
-func (d *Deliverer) record(ctx context.Context, dl *delivery) error {
+// recordSuccesses removes acknowledged deliveries and resets their subscriptions' failures.
+func (d *Deliverer) recordSuccesses(ctx context.Context, dls []*delivery) error {
+	if len(dls) == 0 {
+		return nil
+	}
+	subs := make([]string, len(dls))
+	seqs := make([]int64, len(dls))
+	for i, dl := range dls {
+		subs[i], seqs[i] = dl.subID, dl.pubSeq
+	}
+	_, err := d.opts.Pool.Exec(ctx, `
+		WITH done AS (
+			DELETE FROM webhook_deliveries d
+			USING unnest($1::uuid[], $2::bigint[]) AS u(sub, seq)
+			WHERE d.subscription_id = u.sub AND d.pub_seq = u.seq
+			RETURNING d.subscription_id
+		), counts AS (SELECT subscription_id, count(*) AS n FROM done GROUP BY subscription_id)
+		UPDATE webhook_subscriptions s
+		SET consecutive_failures = 0, failing_since = NULL, retry_at = NULL, last_error = NULL,
+		    last_attempt_at = now(), last_success_at = now(), delivered = delivered + counts.n
+		FROM counts WHERE s.id = counts.subscription_id`, subs, seqs)
+	if err != nil {
+		return fmt.Errorf("error recording webhook deliveries: %w", err)
+	}
+	return nil
+}
+
+// recordFailure stores a failed attempt: the delivery is due again after its back-off, the
+// subscription backs off as a whole and is paused once it has failed for too long or too often.
+func (d *Deliverer) recordFailure(ctx context.Context, dl *delivery) error {
 	tx, err := d.opts.Pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if dl.succeeded {
-		if _, err := tx.Exec(ctx, `DELETE FROM webhook_deliveries WHERE subscription_id = $1 AND pub_seq = $2`, dl.subID, dl.pubSeq); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE webhook_subscriptions
-			SET consecutive_failures = 0, failing_since = NULL, retry_at = NULL, last_error = NULL,
-			    last_attempt_at = now(), last_success_at = now(), delivered = delivered + 1
-			WHERE id = $1`, dl.subID); err != nil {
-			return err
-		}
-		return tx.Commit(ctx)
-	}
 	reason := dl.err.Error()
 	if _, err := tx.Exec(ctx, `
 		UPDATE webhook_deliveries

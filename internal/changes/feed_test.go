@@ -116,7 +116,7 @@ func TestFeedSequenceFollowsCommitOrder(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { _ = slow.Rollback(ctx) }()
 	require.NoError(t, b.outbox.Append(ctx, slow, []catalog.Change{created(1, "медленная")})) // seq 1
-	appendCommitted(t, b.db, b.outbox, created(2, "быстрая"))                                  // seq 2
+	appendCommitted(t, b.db, b.outbox, created(2, "быстрая"))                                 // seq 2
 	b.waitPublished(t, 1)
 
 	first := b.pollAll(t, 0, "")
