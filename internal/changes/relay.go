@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/segmentio/kafka-go"
 
+	"socialhub/internal/broker"
 	"socialhub/internal/catalog"
 	"socialhub/internal/event"
 	"socialhub/internal/metrics"
@@ -37,6 +38,10 @@ type RelayOptions struct {
 	// of this process see new events at once. Other processes hear of them through PostgreSQL's
 	// NOTIFY on NotifyChannel (see Listener).
 	Notifier *Notifier
+	// Kafka, when it names brokers, lets a relay that takes over check the changes topic's tail
+	// for events a killed relay published but did not mark, so they are not published twice (see
+	// recoverUnmarked). Without it the relay is at-least-once.
+	Kafka broker.Config
 }
 
 // Relay publishes the outbox to Kafka.
@@ -107,6 +112,9 @@ func (r *Relay) runLocked(ctx context.Context) error {
 			_ = conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}()
+	if err := r.recoverUnmarked(ctx, conn.Conn()); err != nil {
+		return err
+	}
 	for {
 		n, err := r.publishBatch(ctx, conn.Conn())
 		if err != nil {
