@@ -111,6 +111,7 @@ func BenchmarkFanOut(b *testing.B) {
 			commitAt[j].Store(now)
 		}
 	}
+	offered := float64(n) / time.Since(start).Seconds()
 	sseWG.Wait()
 	sseElapsed := time.Since(start)
 	select {
@@ -120,12 +121,16 @@ func BenchmarkFanOut(b *testing.B) {
 	}
 	hookElapsed := time.Since(start)
 	b.StopTimer()
+	var relaySecs float64
+	require.NoError(b, db.Pool.QueryRow(ctx, `SELECT extract(epoch FROM max(published_at) - min(created_at)) FROM changes_outbox`).Scan(&relaySecs))
+	b.ReportMetric(float64(n)/relaySecs, "relayed/s")
 
 	var all []time.Duration
 	for _, l := range sseLat {
 		require.Len(b, l, n)
 		all = append(all, l...)
 	}
+	b.ReportMetric(offered, "committed/s")
 	b.ReportMetric(float64(n)/sseElapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(n*clients)/sseElapsed.Seconds(), "sse-msgs/s")
 	b.ReportMetric(p99(all).Seconds()*1000, "sse-p99-ms")

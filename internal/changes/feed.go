@@ -32,6 +32,8 @@ type FeedEvent struct {
 	PublishedAt   time.Time       `json:"published_at"`
 	OutboxSeq     int64           `json:"outbox_seq"`
 	Entity        json.RawMessage `json:"entity,omitempty"`
+
+	frame []byte // the event as an SSE frame, encoded once for every stream (feedCache)
 }
 
 // Filter selects feed events. Types holds "entity" (service), "entity.op" (service.updated) or
@@ -142,13 +144,17 @@ func (f *Feed) Bounds(ctx context.Context) (prunedThrough, last int64, err error
 // Read returns up to limit events with pub_seq > after that match flt, in pub_seq order. It
 // returns ErrGone when events after `after` have been pruned.
 func (f *Feed) Read(ctx context.Context, after int64, limit int, flt Filter) ([]FeedEvent, error) {
+	types := flt.Types
+	if types == nil {
+		types = []string{} // a NULL array would match nothing
+	}
 	rows, err := f.pool.Query(ctx, `
 		SELECT pub_seq, seq, entity_type, entity_id, op, version, changed_fields, coalesce(district, ''), published_at, doc
 		FROM changes_outbox
 		WHERE pub_seq > $1
 		  AND (cardinality($2::text[]) = 0 OR entity_type = ANY($2) OR entity_type || '.' || op = ANY($2) OR '*.' || op = ANY($2))
 		  AND ($3 = '' OR district = $3)
-		ORDER BY pub_seq LIMIT $4`, after, flt.Types, flt.District, limit)
+		ORDER BY pub_seq LIMIT $4`, after, types, flt.District, limit)
 	if err != nil {
 		return nil, fmt.Errorf("error reading change feed: %w", err)
 	}

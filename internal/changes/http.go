@@ -43,8 +43,9 @@ type FeedAPIOptions struct {
 
 // FeedAPI serves GET /v1/changes (polling) and GET /v1/changes/stream (Server-Sent Events).
 type FeedAPI struct {
-	opts FeedAPIOptions
-	log  *slog.Logger
+	opts  FeedAPIOptions
+	log   *slog.Logger
+	cache *feedCache
 }
 
 // NewFeedAPI returns the feed endpoints.
@@ -59,7 +60,7 @@ func NewFeedAPI(opts FeedAPIOptions) *FeedAPI {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &FeedAPI{opts: opts, log: log}
+	return &FeedAPI{opts: opts, log: log, cache: newFeedCache(opts.Feed, opts.Notifier, opts.PollInterval)}
 }
 
 // Mount registers the routes.
@@ -225,7 +226,7 @@ func (a *FeedAPI) stream(w http.ResponseWriter, r *http.Request) {
 	for {
 		wake := a.opts.Notifier.C() // taken before reading: a publish in between still wakes us
 		for {
-			evs, err := a.opts.Feed.Read(ctx, q.after, DefaultLimit, q.filter)
+			evs, err := a.cache.read(ctx, q.after, DefaultLimit, q.filter)
 			if errors.Is(err, ErrGone) {
 				// The client fell behind retention while connected.
 				_, _ = fmt.Fprintf(w, "event: error\ndata: %s\n\n", mustJSON(map[string]string{
@@ -243,21 +244,21 @@ func (a *FeedAPI) stream(w http.ResponseWriter, r *http.Request) {
 			if len(evs) == 0 {
 				break
 			}
-			for _, e := range evs {
-				buf.Reset()
-				buf.WriteString("id: ")
-				buf.WriteString(strconv.FormatInt(e.Seq, 10))
-				buf.WriteString("\ndata: ")
-				_ = enc.Encode(e) // ends with "\n"; JSON has no raw newlines
-				buf.WriteString("\n")
-				if _, err := w.Write(buf.Bytes()); err != nil {
+			for i := range evs {
+				frame := evs[i].frame
+				if frame == nil {
+					buf.Reset()
+					writeFrame(&buf, enc, &evs[i])
+					frame = buf.Bytes()
+				}
+				if _, err := w.Write(frame); err != nil {
 					return
 				}
 				// Flushed per event: a consumer sees each change as soon as it is read.
 				if err := rc.Flush(); err != nil {
 					return
 				}
-				q.after = e.Seq
+				q.after = evs[i].Seq
 			}
 			heartbeat.Reset(a.opts.Heartbeat) // events keep the stream alive too
 			if len(evs) < DefaultLimit {
@@ -279,6 +280,15 @@ func (a *FeedAPI) stream(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// writeFrame writes an event as an SSE frame: id = its seq, data = its JSON on one line.
+func writeFrame(buf *bytes.Buffer, enc *json.Encoder, e *FeedEvent) {
+	buf.WriteString("id: ")
+	buf.WriteString(strconv.FormatInt(e.Seq, 10))
+	buf.WriteString("\ndata: ")
+	_ = enc.Encode(e) // ends with "\n"; JSON has no raw newlines; a FeedEvent always encodes
+	buf.WriteString("\n")
 }
 
 func mustJSON(v any) []byte {
