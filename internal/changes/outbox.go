@@ -3,6 +3,7 @@ package changes
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 
@@ -48,10 +49,14 @@ func (o *Outbox) Append(ctx context.Context, tx pgx.Tx, chs []catalog.Change) er
 		if len(c.Doc) > 0 {
 			doc = string(c.Doc)
 		}
-		rows[i] = []any{c.EntityType, c.EntityID, c.Op, c.Version, fields, doc}
+		var district any
+		if d := DistrictOf(c.Doc); d != "" {
+			district = d
+		}
+		rows[i] = []any{c.EntityType, c.EntityID, c.Op, c.Version, fields, doc, district}
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"changes_outbox"},
-		[]string{"entity_type", "entity_id", "op", "version", "changed_fields", "doc"}, pgx.CopyFromRows(rows))
+		[]string{"entity_type", "entity_id", "op", "version", "changed_fields", "doc", "district"}, pgx.CopyFromRows(rows))
 	if err != nil {
 		return fmt.Errorf("error appending %d change events: %w", len(chs), err)
 	}
@@ -85,4 +90,53 @@ func (o *Outbox) Count(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("error counting outbox: %w", err)
 	}
 	return n, nil
+}
+
+// districtDoc is what DistrictOf reads of an entity document: HSDS keeps the city's district on
+// addresses, which a location carries (and a nested location, as in a service record, too).
+type districtDoc struct {
+	District  string        `json:"district"`
+	Addresses []districtDoc `json:"addresses"`
+	Location  *districtDoc  `json:"location"`
+	SALs      []struct {
+		Location *districtDoc `json:"location"`
+	} `json:"service_at_locations"`
+}
+
+// DistrictOf returns the district an entity document belongs to, for the feed's district filter:
+// its own district field, else its first address's, else its location's. Entities without an
+// address of their own (organizations, canonical services) have none and match no district filter.
+func DistrictOf(doc []byte) string {
+	if len(doc) == 0 {
+		return ""
+	}
+	var d districtDoc
+	if json.Unmarshal(doc, &d) != nil {
+		return ""
+	}
+	return d.district()
+}
+
+func (d *districtDoc) district() string {
+	if d.District != "" {
+		return d.District
+	}
+	for i := range d.Addresses {
+		if v := d.Addresses[i].district(); v != "" {
+			return v
+		}
+	}
+	if d.Location != nil {
+		if v := d.Location.district(); v != "" {
+			return v
+		}
+	}
+	for _, s := range d.SALs {
+		if s.Location != nil {
+			if v := s.Location.district(); v != "" {
+				return v
+			}
+		}
+	}
+	return ""
 }

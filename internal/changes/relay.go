@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/segmentio/kafka-go"
 
+	"socialhub/internal/broker"
+	"socialhub/internal/catalog"
 	"socialhub/internal/event"
 	"socialhub/internal/metrics"
 )
@@ -32,6 +34,14 @@ type RelayOptions struct {
 	Logger    *slog.Logger
 	Interval  time.Duration
 	BatchSize int
+	// Notifier, if set, is woken after every published batch, so SSE streams and webhook workers
+	// of this process see new events at once. Other processes hear of them through PostgreSQL's
+	// NOTIFY on NotifyChannel (see Listener).
+	Notifier *Notifier
+	// Kafka, when it names brokers, lets a relay that takes over check the changes topic's tail
+	// for events a killed relay published but did not mark, so they are not published twice (see
+	// recoverUnmarked). Without it the relay is at-least-once.
+	Kafka broker.Config
 }
 
 // Relay publishes the outbox to Kafka.
@@ -102,6 +112,9 @@ func (r *Relay) runLocked(ctx context.Context) error {
 			_ = conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}()
+	if err := r.recoverUnmarked(ctx, conn.Conn()); err != nil {
+		return err
+	}
 	for {
 		n, err := r.publishBatch(ctx, conn.Conn())
 		if err != nil {
@@ -163,8 +176,11 @@ func (r *Relay) publishBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 	}
 	// Marked only after Kafka acknowledged: a crash between the two publishes again (consumers
 	// de-duplicate by event id, which is derived from seq), never loses.
-	if _, err := conn.Exec(ctx, `UPDATE changes_outbox SET published_at = now() WHERE seq = ANY($1)`, seqs); err != nil {
-		return 0, fmt.Errorf("error marking change events published: %w", err)
+	if err := markPublished(ctx, conn, seqs); err != nil {
+		return 0, err
+	}
+	if r.opts.Notifier != nil {
+		r.opts.Notifier.Notify()
 	}
 	if r.opts.Metrics != nil {
 		r.opts.Metrics.RecordsOut.WithLabelValues("relay", metrics.OutcomePublished).Add(float64(len(entries)))
@@ -180,8 +196,11 @@ func (r *Relay) messages(e Entry) (kafka.Message, kafka.Message, error) {
 	if err != nil {
 		return kafka.Message{}, kafka.Message{}, err
 	}
+	// Any op flows through to the event type (created, updated, merged, deleted, ...). An entity
+	// without a document after the change (deleted, or merged away into another) is gone: the
+	// envelope's op is delete and the compacted topic gets a tombstone.
 	op := event.OpUpsert
-	if e.Op == "deleted" {
+	if len(e.Doc) == 0 || e.Op == catalog.ChangeDeleted {
 		op = event.OpDelete
 	}
 	headers := []kafka.Header{{Key: "content-type", Value: []byte(event.ContentType)}}
@@ -207,4 +226,32 @@ func (r *Relay) messages(e Entry) (kafka.Message, kafka.Message, error) {
 		}
 	} // else: a nil value is the compacted topic's tombstone
 	return change, state, nil
+}
+
+// NotifyChannel is the PostgreSQL NOTIFY channel on which the relay announces published batches;
+// the payload is the last pub_seq.
+const NotifyChannel = "socialhub_changes"
+
+// markPublished marks rows published and hands them their pub_seq, in seq order, in one statement
+// together with the feed's counter: the rows and the counter become visible at once, and since
+// only the lock holder runs it, pub_seq grows in commit order (see migration 002). Rows that
+// already have one keep it. The NOTIFY is sent when the statement's transaction commits.
+func markPublished(ctx context.Context, conn *pgx.Conn, seqs []int64) error {
+	_, err := conn.Exec(ctx, `
+		WITH todo AS (
+			SELECT o.seq, row_number() OVER (ORDER BY o.seq) AS n
+			FROM changes_outbox o WHERE o.seq = ANY($1) AND o.pub_seq IS NULL
+		), head AS (
+			UPDATE changes_feed SET last_pub_seq = last_pub_seq + (SELECT count(*) FROM todo)
+			RETURNING last_pub_seq - (SELECT count(*) FROM todo) AS base, last_pub_seq
+		), notified AS (
+			SELECT pg_notify('`+NotifyChannel+`', head.last_pub_seq::text) FROM head
+		)
+		UPDATE changes_outbox o SET published_at = now(), pub_seq = head.base + todo.n
+		FROM todo, head, (SELECT count(*) FROM notified) AS n
+		WHERE o.seq = todo.seq`, seqs)
+	if err != nil {
+		return fmt.Errorf("error marking change events published: %w", err)
+	}
+	return nil
 }

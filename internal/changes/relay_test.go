@@ -405,3 +405,30 @@ func TestRelayDoesNotBlockMigrations(t *testing.T) {
 	defer cancel()
 	require.NoError(t, store.Migrate(ctx, b.db.Pool, changes.Migrations()), "a second process starting up migrates")
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// Any op flows through to the event type; an entity merged away (no document after the change)
+// is a delete for the envelope and a tombstone on the catalog topic. Each event gets one feed
+// position even when the relay publishes it twice (killed between publish and mark).
+func TestRelayMergedAndFeedPositionsAfterRepublish(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1)
+	merged := catalog.Change{EntityType: catalog.EntityOrganization, EntityID: entityID(2), Op: "merged", Version: 2}
+	appendCommitted(t, b.db, b.outbox, created(1, "a"), merged)
+	b.startRelay(t, b.outbox, &failAfterWrite{w: b.writer}, 100)
+	b.waitPublished(t, 2)
+
+	got := b.changesTopic(t)
+	require.Equal(t, "socialhub.catalog.organization.merged", got[1].ev.Type)
+	require.Equal(t, event.OpDelete, got[1].ev.Op)
+	require.Equal(t, "merged", got[1].data.Op)
+	state := b.kafka.ReadAll(t, b.kafka.Topics.Catalog)
+	require.Nil(t, state[len(state)-1].Value)
+
+	evs, err := changes.NewFeed(b.db.Pool).Read(context.Background(), 0, 10, changes.Filter{Types: []string{}})
+	require.NoError(t, err)
+	require.Len(t, evs, 2, "one feed position per event")
+	require.Equal(t, []int64{1, 2}, []int64{evs[0].Seq, evs[1].Seq})
+	require.Equal(t, "socialhub.catalog.organization.merged", evs[1].Type)
+}

@@ -37,6 +37,10 @@ type Metrics struct {
 	NormalizedFields *prometheus.CounterVec
 	// DLQOpen is how many dead letters of a source are open (neither replayed nor resolved).
 	DLQOpen *prometheus.GaugeVec
+	// WebhookBacklog is how many webhook deliveries wait (fanned out, not yet acknowledged).
+	WebhookBacklog prometheus.Gauge
+	// WebhookDeliveries counts webhook delivery attempts by result (delivered, failed).
+	WebhookDeliveries *prometheus.CounterVec
 }
 
 // New creates a registry with Go and process collectors and the hub's instruments.
@@ -66,7 +70,14 @@ func New() *Metrics {
 		DLQOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "socialhub_dlq_open", Help: "Dead letters not yet replayed or resolved, by source.",
 		}, []string{"source"}),
+		WebhookBacklog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "socialhub_webhook_backlog", Help: "Webhook deliveries waiting for their receiver.",
+		}),
+		WebhookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socialhub_webhook_deliveries_total", Help: "Webhook delivery attempts by result.",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Lag, m.ConnectorRuns, m.OutboxBacklog, m.NormalizedFields, m.DLQOpen)
+	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Lag, m.ConnectorRuns, m.OutboxBacklog, m.NormalizedFields)
+	reg.MustRegister(m.WebhookBacklog, m.WebhookDeliveries, m.DLQOpen)
 	return m
 }
