@@ -252,6 +252,17 @@ func waitDone(t *testing.T, db *pgtest.DB, p *process, valid int, others ...*pro
 		}
 		return json.NewDecoder(resp.Body).Decode(&page) == nil && page.TotalItems == valid
 	}, 120*time.Second, 20*time.Millisecond, "the hub never finished the load; logs:\n%s", logs())
+	// Then quiet: entity resolution may still refine canonical records after the last service
+	// appeared. Done is when no change has been appended for a while and none waits.
+	outbox := changes.NewOutbox(db.Pool)
+	last := int64(-1)
+	require.Eventually(t, func() bool {
+		n, err := outbox.Count(context.Background())
+		backlog, berr := outbox.Backlog(context.Background())
+		quiet := err == nil && berr == nil && n == last && backlog == 0
+		last = n
+		return quiet
+	}, 120*time.Second, 1500*time.Millisecond, "the hub never went quiet; logs:\n%s", logs())
 }
 
 // stop asks the hub to shut down (SIGTERM) and waits for a clean exit.

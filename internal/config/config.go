@@ -29,6 +29,8 @@ type Config struct {
 	// Roles are the parts this process runs (default all); `socialhub serve --roles` sets them.
 	Roles       []string    `yaml:"roles"`
 	Connectors  Connectors  `yaml:"connectors"`
+	Changes     Changes     `yaml:"changes"`
+	Webhooks    Webhooks    `yaml:"webhooks"`
 	Attestation Attestation `yaml:"attestation"`
 	Eligibility Eligibility `yaml:"eligibility"`
 	// Demo loads the demo sources on first start.
@@ -106,6 +108,28 @@ type Pipeline struct {
 	SessionTimeout time.Duration `yaml:"session_timeout"`
 }
 
+// Changes configures the change feed (polling and Server-Sent Events).
+type Changes struct {
+	// Retention is how long published changes stay readable; older resume points answer 410.
+	Retention     time.Duration `yaml:"retention"`
+	PruneInterval time.Duration `yaml:"prune_interval"`
+	// SSEHeartbeat is how often an idle stream gets a comment line (keeps proxies from closing it).
+	SSEHeartbeat time.Duration `yaml:"sse_heartbeat"`
+}
+
+// Webhooks configures deliveries to subscribers.
+type Webhooks struct {
+	Timeout     time.Duration `yaml:"timeout"`     // one delivery attempt
+	Concurrency int           `yaml:"concurrency"` // deliveries in flight per process
+	// RetryBase and RetryMax shape the exponential back-off between attempts.
+	RetryBase time.Duration `yaml:"retry_base"`
+	RetryMax  time.Duration `yaml:"retry_max"`
+	// PauseAfter pauses a subscription whose deliveries kept failing this long.
+	PauseAfter time.Duration `yaml:"pause_after"`
+	// RotationGrace is how long the old secret still signs after a rotation.
+	RotationGrace time.Duration `yaml:"rotation_grace"`
+}
+
 // Attestation configures the signed answers of lookups.
 type Attestation struct {
 	// Issuer is the iss of attestations: the hub's public URL or name.
@@ -136,10 +160,11 @@ const (
 	RoleResolve    = "resolve"
 	RoleRelay      = "relay"
 	RoleAPI        = "api"
+	RoleWebhooks   = "webhooks"
 )
 
 // AllRoles lists every role, in the order they are documented.
-var AllRoles = []string{RoleConnectors, RoleValidate, RoleResolve, RoleRelay, RoleAPI}
+var AllRoles = []string{RoleConnectors, RoleValidate, RoleResolve, RoleRelay, RoleAPI, RoleWebhooks}
 
 // RoleSet returns the roles to run; no roles configured means all of them.
 func (c Config) RoleSet() map[string]bool {
@@ -202,7 +227,10 @@ func Default() Config {
 			Partitions:      4,
 			MaxMessageBytes: 1 << 20,
 		},
-		Connectors:  Connectors{LeaseTTL: 15 * time.Second},
+		Connectors: Connectors{LeaseTTL: 15 * time.Second},
+		Changes:    Changes{Retention: 30 * 24 * time.Hour, PruneInterval: time.Hour, SSEHeartbeat: 15 * time.Second},
+		Webhooks: Webhooks{Timeout: 10 * time.Second, Concurrency: 16, RetryBase: 5 * time.Second, RetryMax: 2 * time.Hour,
+			PauseAfter: 24 * time.Hour, RotationGrace: 24 * time.Hour},
 		Attestation: Attestation{Issuer: "socialhub", TTL: 90 * 24 * time.Hour, RotateEvery: 30 * 24 * time.Hour},
 		Pipeline:    Pipeline{BatchSize: 500, BatchWait: 50 * time.Millisecond, RelayInterval: 100 * time.Millisecond, SessionTimeout: 10 * time.Second},
 		Log:         Log{Level: "info", Format: "text"},
@@ -333,6 +361,15 @@ func (c Config) Validate() error {
 		if !slices.Contains(AllRoles, r) {
 			bad(fmt.Sprintf("roles[%d]", i), "unknown role %q (roles: %s)", r, strings.Join(AllRoles, ", "))
 		}
+	}
+	if c.Changes.Retention < time.Hour {
+		bad("changes.retention", "must be at least 1h, got %s", c.Changes.Retention)
+	}
+	if c.Changes.SSEHeartbeat <= 0 || c.Changes.PruneInterval <= 0 {
+		bad("changes.sse_heartbeat", "and changes.prune_interval must be positive")
+	}
+	if c.Webhooks.Timeout <= 0 || c.Webhooks.Concurrency < 1 || c.Webhooks.RetryBase <= 0 || c.Webhooks.RetryMax < c.Webhooks.RetryBase {
+		bad("webhooks", "timeout, concurrency and retry_base must be positive, retry_max at least retry_base")
 	}
 	if c.Attestation.TTL < time.Minute {
 		bad("attestation.ttl", "must be at least 1m, got %s", c.Attestation.TTL)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -224,7 +225,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		Metrics: m, Logger: log, BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait,
 		SessionTimeout: cfg.Pipeline.SessionTimeout,
 	})
+	notifier := changes.NewNotifier()
 	relay := changes.NewRelay(changes.RelayOptions{
+		Notifier: notifier, Kafka: kcfg,
 		Outbox: outbox, Producer: writer, Topics: topics, Metrics: m, Logger: log,
 		Interval: cfg.Pipeline.RelayInterval, BatchSize: cfg.Pipeline.BatchSize,
 	})
@@ -254,6 +257,14 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 	lookup.New(lookup.Options{Eligibility: elig, Catalog: cat, Audit: auditLog, Guard: guard,
 		Keys: keys, Pseudonyms: pseudonyms, Logger: log}).Mount(apiServer)
+	// The change feed is public, as the catalog is; webhook subscriptions belong to API clients.
+	feed := changes.NewFeed(pool)
+	changes.NewFeedAPI(changes.FeedAPIOptions{Feed: feed, Notifier: notifier, Heartbeat: cfg.Changes.SSEHeartbeat, Logger: log}).Mount(apiServer)
+	changes.NewSubscriptionAPI(changes.SubscriptionAPIOptions{Subscriptions: changes.NewSubscriptions(pool),
+		Owner: clientOwner(clients.NewStore(pool)), RotationGrace: cfg.Webhooks.RotationGrace, Logger: log}).Mount(apiServer)
+	deliverer := changes.NewDeliverer(changes.DelivererOptions{Pool: pool, Notifier: notifier, Metrics: m, Logger: log,
+		Timeout: cfg.Webhooks.Timeout, Concurrency: cfg.Webhooks.Concurrency, RetryBase: cfg.Webhooks.RetryBase,
+		RetryMax: cfg.Webhooks.RetryMax, PauseAfter: cfg.Webhooks.PauseAfter})
 	validate.NewHandler(validate.NewChecker(validator)).Mount(apiServer)
 	quality.NewHandler(qual).Mount(apiServer)
 	dlqStore := dlq.NewStore(pool)
@@ -290,6 +301,16 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 	if roles[config.RoleRelay] {
 		launch("relay", relay.Run)
+	}
+	if roles[config.RoleAPI] || roles[config.RoleWebhooks] {
+		// Wakes SSE streams and webhook deliveries when another process's relay publishes.
+		launch("changes-listener", changes.NewListener(pool, notifier, log).Run)
+	}
+	if roles[config.RoleWebhooks] {
+		launch("webhooks", deliverer.Run)
+	}
+	if roles[config.RoleRelay] {
+		launch("changes-pruner", changes.NewPruner(feed, cfg.Changes.Retention, cfg.Changes.PruneInterval, log).Run)
 	}
 	if roles[config.RoleAPI] {
 		launch("dlq-index", indexer.Run)
@@ -387,6 +408,21 @@ func maintain(ctx context.Context, keys *attest.Keys, elig *eligibility.Store, l
 			return nil
 		case <-time.After(time.Hour):
 		}
+	}
+}
+
+// clientOwner identifies the API client of a request by its bearer token.
+func clientOwner(store *clients.Store) changes.Authorize {
+	return func(r *http.Request) (string, bool) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			return "", false
+		}
+		c, err := store.Authenticate(r.Context(), token)
+		if err != nil {
+			return "", false
+		}
+		return c.ID, true
 	}
 }
 
