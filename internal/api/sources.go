@@ -41,6 +41,10 @@ type SourceStatus struct {
 	// Cursor is the saved position: its JSON when it is JSON, else its bytes quoted.
 	Cursor  any      `json:"cursor,omitempty"`
 	LastRun *RunView `json:"last_run,omitempty"`
+	// Quality is what validation made of the source's records and how complete its catalog records
+	// are (read, valid, rejected by field, normalized fields, shares with phone, address, hours and
+	// coordinates); absent before its first validated record.
+	Quality any `json:"quality,omitempty"`
 }
 
 // RunView is a run with its duration in seconds.

@@ -237,7 +237,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		OpsOnly: !cfg.RoleSet()[config.RoleAPI],
 		Catalog: cat, Logger: log, Gatherer: m.Registry, Registerer: m.Registry, Version: Version,
 		Ready:   func(ctx context.Context) error { return ready(ctx, pool, kcfg, topics) },
-		Sources: sourceStatus{sched: sched, checkpoints: checkpoints}, AdminToken: cfg.HTTP.AdminToken,
+		Sources: sourceStatus{sched: sched, checkpoints: checkpoints, quality: qual}, AdminToken: cfg.HTTP.AdminToken,
 	})
 	// Clients, scopes and the audit log guard what concerns residents.
 	auditLog := audit.New(pool)

@@ -251,6 +251,13 @@ func TestRestartRepeatsNothing(t *testing.T) {
 	require.Equal(t, int64(len(man.Valid)+len(man.Broken)), st.LastRun.Read)
 	require.NotNil(t, st.NextRun)
 	require.NotNil(t, st.Cursor)
+	// What validation made of the source: read, valid, rejected by field, catalog shares.
+	q, ok := st.Quality.(map[string]any)
+	require.True(t, ok, "quality figures of the source: %v", st.Quality)
+	require.Equal(t, float64(len(man.Valid)+len(man.Broken)), q["read"])
+	require.Equal(t, float64(len(man.Broken)), q["rejected"])
+	require.NotEmpty(t, q["rejected_by_field"])
+	require.Contains(t, q["catalog"].(map[string]any)["share"], "phone")
 
 	// Run it now through the API: it resumes from its checkpoint and produces nothing.
 	resp, err := http.Post("http://"+h.addrs.HTTP+"/v1/sources/"+sourceName+"/runs", "", nil)

@@ -8,6 +8,7 @@ import (
 
 	"socialhub/connectors"
 	"socialhub/internal/api"
+	"socialhub/internal/quality"
 	"socialhub/internal/schedule"
 )
 
@@ -16,6 +17,7 @@ import (
 type sourceStatus struct {
 	sched       *schedule.Scheduler
 	checkpoints *connectors.Checkpoints
+	quality     *quality.Store
 }
 
 func (s sourceStatus) Status(ctx context.Context) ([]api.SourceStatus, error) {
@@ -37,6 +39,15 @@ func (s sourceStatus) Status(ctx context.Context) ([]api.SourceStatus, error) {
 		}
 		if r, ok := last[st.Source.Name]; ok {
 			v.LastRun = api.NewRunView(r, now)
+		}
+		if s.quality != nil {
+			q, err := s.quality.SourceQuality(ctx, st.Source.Name)
+			switch {
+			case err == nil:
+				v.Quality = q
+			case !errors.Is(err, quality.ErrUnknownSource):
+				return nil, err
+			}
 		}
 		pos, err := s.checkpoints.Load(ctx, st.Source.Name)
 		if err != nil {
