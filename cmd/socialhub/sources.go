@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -171,6 +172,11 @@ func cmdSourcesList(ctx context.Context, args []string, stdout, stderr io.Writer
 	for _, s := range answer.Sources {
 		if s.LastRun != nil && s.LastRun.Error != "" {
 			fmt.Fprintf(stdout, "\n%s: last error: %s", s.Name, s.LastRun.Error)
+		}
+	}
+	for _, s := range answer.Sources {
+		if line := qualityLine(s.Quality); line != "" {
+			fmt.Fprintf(stdout, "\n%s: %s", s.Name, line)
 		}
 	}
 	for _, s := range answer.Sources {
@@ -344,4 +350,37 @@ func followRun(ctx context.Context, base, name string, id int64, stdout io.Write
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// qualityLine sums up a source's quality figures as the API gives them.
+func qualityLine(q any) string {
+	b, err := json.Marshal(q)
+	if err != nil || q == nil {
+		return ""
+	}
+	var v struct {
+		Read, Valid, Rejected int64
+		RejectedByField       map[string]int64 `json:"rejected_by_field"`
+		Catalog               struct {
+			Records int64
+			Share   map[string]float64
+		}
+	}
+	if json.Unmarshal(b, &v) != nil {
+		return ""
+	}
+	line := fmt.Sprintf("validated %d: %d valid, %d rejected", v.Read, v.Valid, v.Rejected)
+	if len(v.RejectedByField) > 0 {
+		fields := make([]string, 0, len(v.RejectedByField))
+		for f, n := range v.RejectedByField {
+			fields = append(fields, fmt.Sprintf("%s %d", f, n))
+		}
+		sort.Strings(fields)
+		line += " (" + strings.Join(fields, ", ") + ")"
+	}
+	if v.Catalog.Records > 0 {
+		line += fmt.Sprintf("; %d catalog records, with phone %.0f%%, address %.0f%%, hours %.0f%%, coordinates %.0f%%",
+			v.Catalog.Records, 100*v.Catalog.Share["phone"], 100*v.Catalog.Share["address"], 100*v.Catalog.Share["hours"], 100*v.Catalog.Share["coordinates"])
+	}
+	return line
 }
