@@ -107,7 +107,7 @@ func startHub(t *testing.T, o hubOptions) *hub {
 	listings.New(listings.Options{Store: h.store, Guard: guard, Clients: h.clients, Audit: h.audit, Checker: checker, Producer: w,
 		Topics: kc.Topics, Catalog: h.catalog, DLQ: dlqStore, Runs: checkpoints, Scheduler: h.sched,
 		CheckSource: func(src config.Source) error { _, err := registry.New(src, deps); return err },
-		Logger: quiet}).Mount(mux)
+		Logger:      quiet}).Mount(mux)
 	h.srv = httptest.NewServer(mux)
 	t.Cleanup(h.srv.Close)
 
@@ -184,7 +184,7 @@ func (h *hub) status(t *testing.T, id, token, want string) map[string]any {
 func listing(id, name string) map[string]any {
 	return map[string]any{
 		"id": id, "name": name, "status": "active",
-		"description": "Бесплатная юридическая консультация для семей с детьми",
+		"description":  "Бесплатная юридическая консультация для семей с детьми",
 		"organization": map[string]any{"id": "ours", "name": "Фонд «Вера»"},
 		"service_at_locations": []any{map[string]any{
 			"id": id + "-sal",

@@ -589,7 +589,7 @@ func writeReasons(w http.ResponseWriter, reasons []event.Reason) {
 
 func writeError(w http.ResponseWriter, status int, msg string, fields []clients.FieldError) {
 	writeJSON(w, status, struct {
-		Error  string                `json:"error"`
+		Error  string               `json:"error"`
 		Fields []clients.FieldError `json:"fields,omitempty"`
 	}{msg, fields})
 }
