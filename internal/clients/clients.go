@@ -59,6 +59,8 @@ const (
 	ScopeLookupEligibleFor          = "lookup:eligible_for"
 	ScopeEligibilityRead            = "eligibility:read" // a resident's eligible services
 	ScopeAuditRead                  = "audit:read"       // a resident's access history
+	ScopeListingsWrite              = "listings:write"   // an NGO's own listings and feeds
+	ScopeClientsAdmin               = "clients:admin"    // binding clients to organizations (claims)
 )
 
 // LookupPrefix starts every lookup scope; Require("lookup:*") accepts any of them.
@@ -77,6 +79,8 @@ var scopeKinds = map[string][]Kind{
 	ScopeLookupEligibleFor:          {KindDepartment, KindAdmin},
 	ScopeEligibilityRead:            {KindDepartment, KindOperator, KindAdmin},
 	ScopeAuditRead:                  {KindOperator, KindAdmin},
+	ScopeListingsWrite:              {KindNGO},
+	ScopeClientsAdmin:               {KindAdmin},
 }
 
 // Scopes returns every scope, sorted.
@@ -108,6 +112,8 @@ type Client struct {
 	Burst     int        `json:"burst"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Organization is what an NGO client speaks for; nil while it is not bound.
+	Organization *Organization `json:"organization,omitempty"`
 }
 
 // HasScope reports whether the client holds scope; "lookup:*" matches any lookup scope.
@@ -124,6 +130,39 @@ func (c Client) HasScope(scope string) bool {
 // MayDeclare reports whether the client may declare purpose.
 func (c Client) MayDeclare(purpose string) bool { return slices.Contains(c.Purposes, purpose) }
 
+// Organization binds an NGO client to the organization it speaks for: its listings are published
+// under these identifiers, whatever their documents say.
+type Organization struct {
+	// ID is the canonical catalog id the client claimed ("" when bound by identifiers only).
+	ID   string `json:"id,omitempty"`
+	INN  string `json:"inn,omitempty"`
+	OGRN string `json:"ogrn,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+var (
+	innPattern  = regexp.MustCompile(`^(\d{10}|\d{12})$`)
+	ogrnPattern = regexp.MustCompile(`^(\d{13}|\d{15})$`)
+)
+
+// check trims the binding and lists what is wrong with it.
+func (o *Organization) check() []string {
+	o.ID, o.INN, o.OGRN, o.Name = strings.TrimSpace(o.ID), strings.TrimSpace(o.INN), strings.TrimSpace(o.OGRN), strings.TrimSpace(o.Name)
+	var errs []string
+	if o.INN == "" && o.OGRN == "" {
+		// Without one, entity resolution could merge the listings only by name: too weak to let an
+		// NGO's listings join an organization the city funds.
+		errs = append(errs, "an organization binding needs an INN or an OGRN")
+	}
+	if o.INN != "" && !innPattern.MatchString(o.INN) {
+		errs = append(errs, fmt.Sprintf("INN %q is not 10 or 12 digits", o.INN))
+	}
+	if o.OGRN != "" && !ogrnPattern.MatchString(o.OGRN) {
+		errs = append(errs, fmt.Sprintf("OGRN %q is not 13 or 15 digits", o.OGRN))
+	}
+	return errs
+}
+
 // NewClient is what Create needs. Zero Rate and Burst take the defaults.
 type NewClient struct {
 	Name     string
@@ -132,6 +171,8 @@ type NewClient struct {
 	Purposes []string
 	Rate     float64
 	Burst    int
+	// Organization binds an NGO client at once (optional; Bind does it later).
+	Organization *Organization
 }
 
 func (n *NewClient) check() error {
@@ -156,6 +197,12 @@ func (n *NewClient) check() error {
 		if !purposeCode.MatchString(p) {
 			errs = append(errs, fmt.Sprintf("purpose %q is not a code (lower-case letters, digits, '_', '.', '-', 2 to 64)", p))
 		}
+	}
+	if n.Organization != nil {
+		if n.Kind != KindNGO {
+			errs = append(errs, "only an ngo client is bound to an organization")
+		}
+		errs = append(errs, n.Organization.check()...)
 	}
 	if n.Rate < 0 || n.Burst < 0 {
 		errs = append(errs, "rate and burst must not be negative")
@@ -209,24 +256,70 @@ func (s *Store) Create(ctx context.Context, n NewClient) (Client, string, error)
 	}
 	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	c := Client{ID: uuid.NewString(), Name: n.Name, Kind: n.Kind, Scopes: n.Scopes, Purposes: n.Purposes,
-		Rate: n.Rate, Burst: n.Burst, CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
-	_, err := s.pool.Exec(ctx, `INSERT INTO api_clients (id, name, kind, token_sha256, scopes, purposes, rate, burst, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		c.ID, c.Name, string(c.Kind), HashToken(token), c.Scopes, c.Purposes, c.Rate, c.Burst, c.CreatedAt)
+		Rate: n.Rate, Burst: n.Burst, CreatedAt: time.Now().UTC().Truncate(time.Microsecond), Organization: n.Organization}
+	var org Organization
+	if n.Organization != nil {
+		org = *n.Organization
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO api_clients (id, name, kind, token_sha256, scopes, purposes, rate, burst, created_at,
+			organization_id, organization_inn, organization_ogrn, organization_name)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		c.ID, c.Name, string(c.Kind), HashToken(token), c.Scopes, c.Purposes, c.Rate, c.Burst, c.CreatedAt,
+		org.ID, org.INN, org.OGRN, org.Name)
 	if err != nil {
 		return Client{}, "", fmt.Errorf("error creating client %q: %w", n.Name, err)
 	}
 	return c, token, nil
 }
 
-const clientColumns = `id, name, kind, scopes, purposes, rate, burst, created_at, revoked_at`
+const clientColumns = `id, name, kind, scopes, purposes, rate, burst, created_at, revoked_at,
+	organization_id, organization_inn, organization_ogrn, organization_name`
 
 func scanClient(row pgx.Row) (Client, error) {
 	var c Client
 	var kind string
-	err := row.Scan(&c.ID, &c.Name, &kind, &c.Scopes, &c.Purposes, &c.Rate, &c.Burst, &c.CreatedAt, &c.RevokedAt)
+	var org Organization
+	err := row.Scan(&c.ID, &c.Name, &kind, &c.Scopes, &c.Purposes, &c.Rate, &c.Burst, &c.CreatedAt, &c.RevokedAt,
+		&org.ID, &org.INN, &org.OGRN, &org.Name)
 	c.Kind = Kind(kind)
+	if org != (Organization{}) {
+		c.Organization = &org
+	}
 	return c, err
+}
+
+// Get returns one client, revoked or not.
+func (s *Store) Get(ctx context.Context, id string) (Client, error) {
+	c, err := scanClient(s.pool.QueryRow(ctx, `SELECT `+clientColumns+` FROM api_clients WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Client{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return Client{}, fmt.Errorf("error reading client %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// Bind binds an NGO client to the organization it speaks for, replacing an earlier binding: from
+// then on its listings carry that organization's identifiers. Binding another kind of client is
+// ErrInvalidClient.
+func (s *Store) Bind(ctx context.Context, id string, org Organization) (Client, error) {
+	if errs := org.check(); len(errs) > 0 {
+		return Client{}, fmt.Errorf("%w: %s", ErrInvalidClient, strings.Join(errs, "; "))
+	}
+	c, err := scanClient(s.pool.QueryRow(ctx, `UPDATE api_clients
+		SET organization_id = $2, organization_inn = $3, organization_ogrn = $4, organization_name = $5
+		WHERE id = $1 AND kind = 'ngo' RETURNING `+clientColumns, id, org.ID, org.INN, org.OGRN, org.Name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, gerr := s.Get(ctx, id); gerr != nil {
+			return Client{}, gerr
+		}
+		return Client{}, fmt.Errorf("%w: client %s is not an ngo client; only those are bound to an organization", ErrInvalidClient, id)
+	}
+	if err != nil {
+		return Client{}, fmt.Errorf("error binding client %s: %w", id, err)
+	}
+	return c, nil
 }
 
 // List returns every client, revoked ones included, oldest first.

@@ -182,3 +182,41 @@ func TestGuardRateLimit(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, rec.Code)
 	require.NotEmpty(t, rec.Header().Get("Retry-After"))
 }
+
+func TestBindOrganization(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	ngo, token := b.create(t, clients.NewClient{Name: "Фонд «Вера»", Kind: clients.KindNGO, Scopes: []string{clients.ScopeListingsWrite},
+		Organization: &clients.Organization{INN: " 7701234567 "}})
+	require.Equal(t, &clients.Organization{INN: "7701234567"}, ngo.Organization)
+	got, err := b.store.Authenticate(ctx, token)
+	require.NoError(t, err)
+	require.Equal(t, "7701234567", got.Organization.INN)
+
+	bound, err := b.store.Bind(ctx, ngo.ID, clients.Organization{ID: "0b7c3e1e-0000-5000-8000-000000000001", INN: "7709876543", OGRN: "1027700000001", Name: "БФ «Вера»"})
+	require.NoError(t, err)
+	require.Equal(t, "7709876543", bound.Organization.INN)
+	again, err := b.store.Get(ctx, ngo.ID)
+	require.NoError(t, err)
+	require.Equal(t, bound.Organization, again.Organization)
+
+	app, _ := b.create(t, clients.NewClient{Name: "Навигатор", Kind: clients.KindApp})
+	require.Nil(t, app.Organization)
+	_, err = b.store.Bind(ctx, app.ID, clients.Organization{INN: "7701234567"})
+	require.ErrorIs(t, err, clients.ErrInvalidClient, "only ngo clients are bound")
+	_, err = b.store.Bind(ctx, "no-such-client", clients.Organization{INN: "7701234567"})
+	require.ErrorIs(t, err, clients.ErrNotFound)
+	for name, org := range map[string]clients.Organization{
+		"no identifier": {Name: "Фонд"},
+		"short INN":     {INN: "12345"},
+		"letters OGRN":  {OGRN: "10277000000AB"},
+	} {
+		_, err := b.store.Bind(ctx, ngo.ID, org)
+		require.ErrorIs(t, err, clients.ErrInvalidClient, name)
+	}
+	_, _, err = b.store.Create(ctx, clients.NewClient{Name: "УСЗН", Kind: clients.KindDepartment, Organization: &clients.Organization{INN: "7701234567"}})
+	require.ErrorIs(t, err, clients.ErrInvalidClient, "a department is not bound")
+	_, _, err = b.store.Create(ctx, clients.NewClient{Name: "Фонд", Kind: clients.KindNGO, Scopes: []string{clients.ScopeClientsAdmin}})
+	require.ErrorIs(t, err, clients.ErrInvalidClient, "an ngo does not administer clients")
+}

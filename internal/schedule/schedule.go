@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -89,22 +90,27 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.entries[name] = id
 	}
 	s.ctx, s.cron = ctx, c
-	s.mu.Unlock()
+	starting := make([]config.Source, 0, len(s.order))
 	for _, name := range s.order {
-		need, err := s.needsStartRun(ctx, name)
+		starting = append(starting, s.sources[name])
+	}
+	s.mu.Unlock()
+	for _, src := range starting {
+		need, err := s.needsStartRun(ctx, src.Name)
 		if err != nil {
-			s.logger.Error("cannot read the source's runs; running it now", "source", name, "error", err)
+			s.logger.Error("cannot read the source's runs; running it now", "source", src.Name, "error", err)
 			need = true
 		}
 		if need {
-			s.trigger(s.sources[name], connectors.RunOptions{Trigger: connectors.TriggerStart})
+			s.trigger(src, connectors.RunOptions{Trigger: connectors.TriggerStart})
 		}
 	}
 	c.Start()
 	<-ctx.Done()
 	<-c.Stop().Done()
 	s.mu.Lock()
-	s.ctx = nil
+	s.ctx, s.cron = nil, nil
+	s.entries = map[string]cron.EntryID{}
 	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
@@ -123,9 +129,86 @@ func (s *Scheduler) needsStartRun(ctx context.Context, name string) (bool, error
 	return s.history.Interrupted(ctx, name)
 }
 
+// AddSource schedules a source added while the hub runs (an NGO's registered feed), or replaces
+// the one of that name; a replaced source's run in flight finishes with its old settings. When
+// the scheduler runs, the source also gets its first run as at start. A bad schedule is refused
+// and changes nothing.
+func (s *Scheduler) AddSource(src config.Source) error {
+	if src.Disabled {
+		s.RemoveSource(src.Name)
+		return nil
+	}
+	if src.Schedule != "" {
+		if _, err := cron.ParseStandard(src.Schedule); err != nil {
+			return fmt.Errorf("sources[%s].schedule: %w", src.Name, err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.sources[src.Name]; !ok {
+		s.order = append(s.order, src.Name)
+	}
+	s.sources[src.Name] = src
+	if s.cron == nil {
+		return nil // Run schedules it with the others
+	}
+	if id, ok := s.entries[src.Name]; ok {
+		s.cron.Remove(id)
+		delete(s.entries, src.Name)
+	}
+	if src.Schedule != "" {
+		id, err := s.cron.AddFunc(src.Schedule, func() { s.trigger(src, connectors.RunOptions{Trigger: connectors.TriggerSchedule}) })
+		if err != nil {
+			return fmt.Errorf("sources[%s].schedule: %w", src.Name, err)
+		}
+		s.entries[src.Name] = id
+	}
+	if ctx := s.ctx; ctx != nil {
+		// Asking the history takes a query: not under the lock, and not in the caller's way.
+		s.wg.Go(func() {
+			need, err := s.needsStartRun(ctx, src.Name)
+			if err != nil {
+				s.logger.Error("cannot read the source's runs; running it now", "source", src.Name, "error", err)
+				need = true
+			}
+			if need {
+				s.trigger(src, connectors.RunOptions{Trigger: connectors.TriggerStart})
+			}
+		})
+	}
+	return nil
+}
+
+// RemoveSource stops scheduling a source; a run in flight finishes. It reports whether the
+// source was there.
+func (s *Scheduler) RemoveSource(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.sources[name]; !ok {
+		return false
+	}
+	delete(s.sources, name)
+	s.order = slices.DeleteFunc(s.order, func(n string) bool { return n == name })
+	if id, ok := s.entries[name]; ok {
+		if s.cron != nil {
+			s.cron.Remove(id)
+		}
+		delete(s.entries, name)
+	}
+	return true
+}
+
+// Source returns the named source, if the scheduler holds it.
+func (s *Scheduler) Source(name string) (config.Source, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	src, ok := s.sources[name]
+	return src, ok
+}
+
 // RunNow starts a run of the named source and returns its run id once the run is recorded.
 func (s *Scheduler) RunNow(name string, full bool) (int64, error) {
-	src, ok := s.sources[name]
+	src, ok := s.Source(name)
 	if !ok {
 		return 0, fmt.Errorf("%w %q", ErrUnknownSource, name)
 	}

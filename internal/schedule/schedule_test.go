@@ -2,7 +2,9 @@ package schedule_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -173,4 +175,61 @@ func TestPanicInRunIsRecovered(t *testing.T) {
 	// The scheduler survived the panic and the source can run again.
 	require.Eventually(t, func() bool { _, err = s.RunNow("bad", false); return err == nil }, 5*time.Second, 5*time.Millisecond)
 	require.Equal(t, 2, r.count("bad"))
+}
+
+func TestAddAndRemoveSourcesWhileRunning(t *testing.T) {
+	t.Parallel()
+	b := setup(t, history{completed: map[string]bool{"known": true}}, config.Source{Name: "dept", Kind: "csv"})
+	require.Eventually(t, func() bool { return b.runner.count("dept") == 1 }, 5*time.Second, 5*time.Millisecond)
+
+	// A feed registered while the hub runs gets its first run and then its schedule.
+	require.NoError(t, b.sched.AddSource(config.Source{Name: "feed", Kind: "hsds", Schedule: "@every 1s"}))
+	require.Eventually(t, func() bool { return b.runner.count("feed") >= 2 }, 5*time.Second, 10*time.Millisecond)
+	b.runner.mu.Lock()
+	first := b.runner.runs[slices.Index(b.runner.names, "feed")]
+	b.runner.mu.Unlock()
+	require.Equal(t, connectors.TriggerStart, first.Trigger)
+	states := b.sched.States()
+	require.Len(t, states, 2)
+	require.Equal(t, "feed", states[1].Source.Name)
+	require.False(t, states[1].Next.IsZero())
+	_, err := b.sched.RunNow("feed", false)
+	require.True(t, err == nil || errors.Is(err, schedule.ErrAlreadyRunning), "a dynamic source runs on demand too: %v", err)
+
+	// One that already completed a run elsewhere waits for its schedule.
+	require.NoError(t, b.sched.AddSource(config.Source{Name: "known", Kind: "hsds", Schedule: "@every 1h"}))
+	time.Sleep(50 * time.Millisecond)
+	require.Zero(t, b.runner.count("known"))
+
+	// A bad schedule changes nothing.
+	require.Error(t, b.sched.AddSource(config.Source{Name: "feed", Kind: "hsds", Schedule: "every now and then"}))
+	src, ok := b.sched.Source("feed")
+	require.True(t, ok)
+	require.Equal(t, "@every 1s", src.Schedule)
+
+	// Removed, it runs no more.
+	require.True(t, b.sched.RemoveSource("feed"))
+	require.False(t, b.sched.RemoveSource("feed"))
+	time.Sleep(50 * time.Millisecond) // a tick that fired just before the removal may still start
+	n := b.runner.count("feed")
+	time.Sleep(1500 * time.Millisecond)
+	require.Equal(t, n, b.runner.count("feed"))
+	_, err = b.sched.RunNow("feed", false)
+	require.ErrorIs(t, err, schedule.ErrUnknownSource)
+	require.Len(t, b.sched.States(), 2)
+}
+
+func TestAddSourceBeforeRun(t *testing.T) {
+	t.Parallel()
+	r := &runner{hold: map[string]chan struct{}{}}
+	s := schedule.New(r, history{}, nil, slog.New(slog.DiscardHandler))
+	require.NoError(t, s.AddSource(config.Source{Name: "feed", Kind: "hsds", Schedule: "@every 1h"}))
+	require.NoError(t, s.AddSource(config.Source{Name: "off", Kind: "hsds", Disabled: true}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	require.Eventually(t, func() bool { return r.count("feed") == 1 }, 5*time.Second, 5*time.Millisecond)
+	require.Len(t, s.States(), 1)
+	cancel()
+	require.NoError(t, <-done)
 }

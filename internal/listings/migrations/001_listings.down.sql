@@ -1,0 +1,2 @@
+DROP TABLE listing_feeds;
+DROP TABLE listings;
