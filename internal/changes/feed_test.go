@@ -346,3 +346,22 @@ func (c *sseClient) drain() []sseEvent {
 		}
 	}
 }
+
+// A filtered stream stays behind the feed's head (what it skips moves no position it reports);
+// it must still see changes that come after it caught up with everything that matched.
+func TestFilteredStreamSeesLaterChanges(t *testing.T) {
+	t.Parallel()
+	b := setupFeed(t, 30*time.Millisecond)
+	appendCommitted(t, b.db, b.outbox, created(1, "a"))
+	b.waitPublished(t, 1)
+	filtered, _ := openStream(t, b.srv.URL+"/v1/changes/stream?after=0&types=service.updated", "")
+	appendCommitted(t, b.db, b.outbox, updated(1, 2, "a2"))
+	require.Equal(t, "2", filtered.next(t).id)
+	// Changes the filter skips, then one it takes.
+	appendCommitted(t, b.db, b.outbox, created(2, "b"), created(3, "c"))
+	b.waitPublished(t, 4)
+	appendCommitted(t, b.db, b.outbox, updated(2, 2, "b2"))
+	e := filtered.next(t)
+	require.Equal(t, "5", e.id)
+	require.Equal(t, entityID(2), e.data.ID)
+}

@@ -41,14 +41,17 @@ func (c *feedCache) read(ctx context.Context, after int64, limit int, f Filter) 
 	for {
 		c.mu.Lock()
 		if !c.loaded || after < c.head {
-			if evs, ok := c.fromMemory(after, limit, f); ok {
+			evs, ok := c.fromMemory(after, limit, f)
+			if ok && (len(evs) > 0 || !c.stale()) {
 				c.mu.Unlock()
 				return evs, nil
 			}
 			c.mu.Unlock()
-			if c.loaded {
+			if !ok && c.loaded {
 				return c.feed.Read(ctx, after, limit, f) // older than the cache holds
 			}
+			// Nothing in memory matches a filtered reader, which therefore stays behind the head:
+			// when news may exist it must refresh like a caught-up reader, or it never sees more.
 		} else if !c.stale() {
 			c.mu.Unlock()
 			return nil, nil // caught up, and nothing was published since the last look
@@ -63,9 +66,13 @@ func (c *feedCache) read(ctx context.Context, after int64, limit int, f Filter) 
 		}
 		c.mu.Lock()
 		caughtUp := after >= c.head
+		evs, ok := c.fromMemory(after, limit, f)
 		c.mu.Unlock()
 		if caughtUp {
 			return nil, nil
+		}
+		if ok {
+			return evs, nil // what the refresh brought, matching or not: no second refresh now
 		}
 	}
 }
