@@ -28,6 +28,7 @@ import (
 	"socialhub/internal/dlq"
 	"socialhub/internal/eligibility"
 	"socialhub/internal/event"
+	"socialhub/internal/listings"
 	"socialhub/internal/lookup"
 	"socialhub/internal/match"
 	"socialhub/internal/metrics"
@@ -49,7 +50,7 @@ func Migrations() []store.MigrationSet {
 	return []store.MigrationSet{
 		connectors.Migrations(), catalog.Migrations(), quality.Migrations(), eligibility.Migrations(),
 		audit.Migrations(), clients.Migrations(), attest.Migrations(),
-		changes.Migrations(), resolve.Migrations(), dlq.Migrations(),
+		changes.Migrations(), resolve.Migrations(), dlq.Migrations(), listings.Migrations(),
 	}
 }
 
@@ -208,6 +209,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		kindOf[s.Name] = s.Kind
 	}
 	matchCfg.Trust = match.TrustByKind(kindOf, nil)
+	// NGOs' own listings (pushed as ngo-<client>, pulled as feed-<id>) rank as NGO self-published:
+	// above grant lists, below departments and registries.
+	ngoTrust := match.TrustByKind(map[string]string{"ngo": "httpjson"}, nil)["ngo"]
+	matchCfg.TrustPrefixes = map[string]int{"ngo-": ngoTrust, "feed-": ngoTrust}
 	cat := catalog.NewStore(pool, catalog.WithResolution(matchCfg))
 	qual := quality.New(quality.Options{Pool: pool, Catalog: cat, Registerer: m.Registry, Logger: log})
 	rules, err := loadRules(cfg.Eligibility.RulesFile)
@@ -273,6 +278,15 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	replayer := dlq.NewReplayer(dlq.ReplayerOptions{Store: dlqStore, Producer: writer, Topics: topics, Logger: log,
 		Rerun: func(name string) error { _, err := sched.RunNow(name, true); return err }})
 	dlq.NewHandler(dlq.HandlerOptions{Store: dlqStore, Replayer: replayer, AdminToken: cfg.HTTP.AdminToken, Logger: log}).Mount(apiServer)
+	// NGOs push their listings, register their feeds; admins bind them to their organizations.
+	listingStore := listings.NewStore(pool)
+	listings.New(listings.Options{Store: listingStore, Guard: guard, Clients: clients.NewStore(pool), Audit: auditLog,
+		Checker: validate.NewChecker(validator), Producer: writer, Topics: topics, Catalog: cat, DLQ: dlqStore,
+		Runs: checkpoints, Scheduler: sched, Logger: log,
+		CheckSource: func(s config.Source) error {
+			_, err := registry.New(s, connectors.Deps{Logger: log, DataDir: cfg.DataDir, Getenv: getenv})
+			return err
+		}}).Mount(apiServer)
 	if demoFeed != nil {
 		apiServer.Handle("GET "+DemoFeedPath+"/", http.StripPrefix(DemoFeedPath, demoFeed))
 	}
@@ -327,6 +341,8 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 			}
 		}
 		launch("scheduler", func(ctx context.Context) error { return lease.Hold(ctx, sched.Run) })
+		// Hands the NGOs' registered feeds to the scheduler, which runs them while it holds the lease.
+		launch("feeds", listings.NewFeedSync(listingStore, sched, 30*time.Second, log).Run)
 	}
 	launch("http", func(ctx context.Context) error {
 		go func() {

@@ -55,8 +55,11 @@ type Config struct {
 	// trusted source that has one, then from the most recently seen. Keys are source names; a
 	// source not listed ranks DefaultTrust. Lower ranks are more trusted. TrustByKind builds it
 	// from the sources' kinds.
-	Trust        map[string]int `yaml:"trust"`
-	DefaultTrust int            `yaml:"default_trust"`
+	Trust map[string]int `yaml:"trust"`
+	// TrustPrefixes ranks sources named at run time (NGOs' pushed listings "ngo-<client>", their
+	// registered feeds "feed-<id>") by the start of their name, for sources Trust does not list.
+	TrustPrefixes map[string]int `yaml:"trust_prefixes"`
+	DefaultTrust  int            `yaml:"default_trust"`
 
 	// MaxCandidates bounds the candidates scored per record and blocking key, so that a key many
 	// records share (a switchboard number) cannot make one record's cost grow with the catalog.
@@ -134,6 +137,11 @@ func (c Config) Validate() error {
 func (c Config) TrustOf(source string) int {
 	if r, ok := c.Trust[source]; ok {
 		return r
+	}
+	for p, r := range c.TrustPrefixes {
+		if strings.HasPrefix(source, p) {
+			return r
+		}
 	}
 	return c.DefaultTrust
 }
