@@ -54,7 +54,9 @@ func NewAPI(opts APIOptions) *API {
 }
 
 // Mount registers the endpoints.
-func (a *API) Mount(m interface{ Handle(pattern string, h http.Handler) }) {
+func (a *API) Mount(m interface {
+	Handle(pattern string, h http.Handler)
+}) {
 	g := a.opts.Guard
 	m.Handle("POST /v1/applications", g.Require(clients.ScopeApplicationsWrite, clients.WithPurpose(),
 		clients.WithAction(ActionApplicationSubmit))(http.HandlerFunc(a.submit)))
