@@ -50,7 +50,7 @@ func TestPulledStatuses(t *testing.T) {
 	require.NoError(t, opts.Encode(map[string]any{
 		"url": srv.URL, "organization": "tcso-marino", "items": "/events", "cursor_pointer": "/next", "cursor_param": "after",
 		"statuses": map[string]any{"ПРИНЯТО": "received"},
-		"fields": map[string]any{"application_id": "/application", "event_id": "/id", "status": "/state", "occurred_at": "/at", "actor": "/officer"},
+		"fields":   map[string]any{"application_id": "/application", "event_id": "/id", "status": "/state", "occurred_at": "/at", "actor": "/officer"},
 	}))
 	src, err := casestatus.New(config.Source{Name: "tcso-marino-events", Kind: casestatus.KindName, Options: opts}, connectors.Deps{})
 	require.NoError(t, err)
