@@ -14,6 +14,9 @@ const (
 	// EntityResident is a resident of the residents' registry, keyed by pseudonym (a city
 	// addition, not HSDS); the resolve stage sends it to the eligibility store, not the catalog.
 	EntityResident = "resident"
+	// EntityApplicationEvent is a status event of an application from a department's system (a
+	// city addition); the resolve stage sends it to internal/cases.
+	EntityApplicationEvent = "application_event"
 )
 
 // baseURL prefixes every schema's $id, followed by the version ("v1/service.json", see versions.go);
@@ -24,11 +27,11 @@ const baseURL = "https://socialhub.city/schemas/hsds-3.0/"
 var profileFiles = []string{
 	"service.json", "organization.json", "location.json", "service_at_location.json", "address.json",
 	"phone.json", "schedule.json", "attribute.json", "taxonomy_term.json", "organization_identifier.json",
-	"metadata.json", "resident.json", "funding.json",
+	"metadata.json", "resident.json", "funding.json", "application_event.json",
 }
 
 // entities are the names Validate accepts.
-var entities = []string{EntityService, EntityOrganization, EntityLocation, EntityServiceAtLocation, EntityResident}
+var entities = []string{EntityService, EntityOrganization, EntityLocation, EntityServiceAtLocation, EntityResident, EntityApplicationEvent}
 
 //go:embed *.json v*/*.json
 var files embed.FS

@@ -61,7 +61,7 @@ func TestParseSchemaID(t *testing.T) {
 func TestSchemasListing(t *testing.T) {
 	t.Parallel()
 	list := schemas.Schemas()
-	require.Len(t, list, 13)
+	require.Len(t, list, 14) // application_event included
 	byName := map[string]schemas.SchemaInfo{}
 	for _, s := range list {
 		byName[s.Name] = s

@@ -50,8 +50,9 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
+// entityTypes are what filters may name; "application" is a case's status change (internal/cases).
 var entityTypes = []string{catalog.EntityService, catalog.EntityOrganization, catalog.EntityLocation,
-	catalog.EntityServiceAtLocation, catalog.EntityFunding}
+	catalog.EntityServiceAtLocation, catalog.EntityFunding, "application"}
 
 var opPattern = regexp.MustCompile(`^[a-z][a-z_]*$`)
 

@@ -61,6 +61,11 @@ const (
 	ScopeAuditRead                  = "audit:read"       // a resident's access history
 	ScopeListingsWrite              = "listings:write"   // an NGO's own listings and feeds
 	ScopeClientsAdmin               = "clients:admin"    // binding clients to organizations (claims)
+	// Applications and cases (internal/cases).
+	ScopeApplicationsWrite  = "applications:write"  // file an application for a resident
+	ScopeApplicationsRead   = "applications:read"   // read a case with its history, list overdue cases
+	ScopeApplicationsEvents = "applications:events" // a department reports the status of its cases
+	ScopeCasesStatus        = "cases:status"        // a resident-facing channel asks where a case stands
 )
 
 // LookupPrefix starts every lookup scope; Require("lookup:*") accepts any of them.
@@ -81,6 +86,12 @@ var scopeKinds = map[string][]Kind{
 	ScopeAuditRead:                  {KindOperator, KindAdmin},
 	ScopeListingsWrite:              {KindNGO},
 	ScopeClientsAdmin:               {KindAdmin},
+	// Only the contact centre files applications; a department reads and reports on the cases
+	// routed to it (internal/cases checks which); a front end learns a case's stage, nothing else.
+	ScopeApplicationsWrite:  {KindOperator, KindAdmin},
+	ScopeApplicationsRead:   {KindOperator, KindDepartment, KindAdmin},
+	ScopeApplicationsEvents: {KindDepartment},
+	ScopeCasesStatus:        {KindApp, KindOperator, KindAdmin},
 }
 
 // Scopes returns every scope, sorted.

@@ -41,6 +41,9 @@ type Metrics struct {
 	WebhookBacklog prometheus.Gauge
 	// WebhookDeliveries counts webhook delivery attempts by result (delivered, failed).
 	WebhookDeliveries *prometheus.CounterVec
+	// ApplicationsOverdue is how many applications are past the deadline of their stage, by the
+	// organization they are routed to (internal/cases).
+	ApplicationsOverdue *prometheus.GaugeVec
 }
 
 // New creates a registry with Go and process collectors and the hub's instruments.
@@ -76,8 +79,12 @@ func New() *Metrics {
 		WebhookDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "socialhub_webhook_deliveries_total", Help: "Webhook delivery attempts by result.",
 		}, []string{"result"}),
+		ApplicationsOverdue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "socialhub_applications_overdue", Help: "Applications past the deadline of their stage, by organization.",
+		}, []string{"organization"}),
 	}
 	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Lag, m.ConnectorRuns, m.OutboxBacklog, m.NormalizedFields)
 	reg.MustRegister(m.WebhookBacklog, m.WebhookDeliveries, m.DLQOpen)
+	reg.MustRegister(m.ApplicationsOverdue)
 	return m
 }

@@ -10,3 +10,7 @@ var ErrFenced = errors.New("partition offset moved by another consumer")
 // store. The record goes to dlq with this reason rather than block its partition; replay it once
 // the stage is configured.
 var ErrNoEligibilityStore = errors.New("no eligibility store configured for resident records")
+
+// ErrNoCaseStore means an application_event record reached a stage built without the cases store;
+// like a resident without an eligibility store, it goes to dlq and can be replayed.
+var ErrNoCaseStore = errors.New("no cases store configured for application events")

@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"socialhub/internal/broker"
+	"socialhub/internal/cases"
 	"socialhub/internal/catalog"
 	"socialhub/internal/changes"
 	"socialhub/internal/eligibility"
@@ -33,11 +34,14 @@ type Options struct {
 	Catalog *catalog.Store
 	// Eligibility receives the records of entity type "resident"; without it they go to dlq.
 	Eligibility *eligibility.Store
-	Outbox      *changes.Outbox
-	Kafka       broker.Config
-	Topics      event.Topics
-	GroupID     string // default "socialhub-resolve"
-	Producer    interface {
+	// Cases receives the records of entity type "application_event" (*cases.Store); without it
+	// they go to dlq.
+	Cases    CaseEvents
+	Outbox   *changes.Outbox
+	Kafka    broker.Config
+	Topics   event.Topics
+	GroupID  string // default "socialhub-resolve"
+	Producer interface {
 		WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 	}
 	Metrics   *metrics.Metrics
@@ -47,6 +51,12 @@ type Options struct {
 	// SessionTimeout is the consumer group session timeout (default 10s): how soon another
 	// process takes over the partitions of one that died.
 	SessionTimeout time.Duration
+}
+
+// CaseEvents applies pulled status events of applications inside the stage's transaction and
+// returns their change events (*cases.Store).
+type CaseEvents interface {
+	ApplyRecords(ctx context.Context, tx pgx.Tx, recs []cases.Record) ([]catalog.Change, error)
 }
 
 // Stage is the resolve stage.
@@ -196,6 +206,7 @@ func (s *Stage) Apply(ctx context.Context, generation int32, partition int, prev
 type pending struct {
 	rec      catalog.Record
 	resident *eligibility.Record
+	caseEvt  *cases.Record
 	msg      kafka.Message
 }
 
@@ -220,6 +231,10 @@ func (s *Stage) decode(batch []kafka.Message) ([]pending, []kafka.Message, error
 				Source: ev.SourceName(), Pseudonym: ev.Subject, Op: ev.Op, ContentHash: ev.ContentHash,
 				Facts: ev.Data, SeenAt: ev.Time,
 			}})
+			continue
+		}
+		if ev.EntityType == schemas.EntityApplicationEvent {
+			recs = append(recs, pending{msg: m, caseEvt: &cases.Record{Source: ev.SourceName(), Data: ev.Data}})
 			continue
 		}
 		recs = append(recs, pending{msg: m, rec: catalog.Record{
@@ -258,7 +273,12 @@ func (s *Stage) applyTx(ctx context.Context, generation int32, partition int, pr
 	if oneByOne == nil {
 		all := make([]catalog.Record, 0, len(recs))
 		var res []eligibility.Record
+		var caseEvts []cases.Record
 		for _, p := range recs {
+			if p.caseEvt != nil {
+				caseEvts = append(caseEvts, *p.caseEvt)
+				continue
+			}
 			if p.resident != nil {
 				res = append(res, *p.resident)
 				continue
@@ -271,6 +291,11 @@ func (s *Stage) applyTx(ctx context.Context, generation int32, partition int, pr
 		if residentsChanged, err = s.applyResidents(ctx, tx, res); err != nil {
 			return fmt.Errorf("error applying batch: %w", err)
 		}
+		c, err := s.applyCaseEvents(ctx, tx, caseEvts)
+		if err != nil {
+			return fmt.Errorf("error applying batch: %w", err)
+		}
+		chs = append(chs, c...)
 		applied, residentsApplied = len(all), len(res)
 	} else {
 		var dead []kafka.Message
@@ -281,9 +306,12 @@ func (s *Stage) applyTx(ctx context.Context, generation int32, partition int, pr
 			}
 			var c []catalog.Change
 			n := 0
-			if p.resident != nil {
+			switch {
+			case p.caseEvt != nil:
+				c, err = s.applyCaseEvents(ctx, sp, []cases.Record{*p.caseEvt})
+			case p.resident != nil:
 				n, err = s.applyResidents(ctx, sp, []eligibility.Record{*p.resident})
-			} else {
+			default:
 				c, err = s.opts.Catalog.Apply(ctx, sp, []catalog.Record{p.rec})
 			}
 			if err != nil {
@@ -344,10 +372,25 @@ func (s *Stage) applyResidents(ctx context.Context, tx pgx.Tx, recs []eligibilit
 	return s.opts.Eligibility.Apply(ctx, tx, recs)
 }
 
+// applyCaseEvents hands status events of applications to the cases store inside tx; their change
+// events join the batch's outbox append.
+func (s *Stage) applyCaseEvents(ctx context.Context, tx pgx.Tx, recs []cases.Record) ([]catalog.Change, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	if s.opts.Cases == nil {
+		return nil, fmt.Errorf("%w: %d application events", ErrNoCaseStore, len(recs))
+	}
+	return s.opts.Cases.ApplyRecords(ctx, tx, recs)
+}
+
 // key names a record in errors: source and external id (a pseudonym for residents).
 func (p pending) key() string {
 	if p.resident != nil {
 		return p.resident.Source + "/" + p.resident.Pseudonym
+	}
+	if p.caseEvt != nil {
+		return p.caseEvt.Source + "/" + string(p.msg.Key)
 	}
 	return p.rec.Source + "/" + p.rec.ExternalID
 }
@@ -376,5 +419,6 @@ func isDataError(err error) bool {
 	var syntaxErr *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	return errors.As(err, &syntaxErr) || errors.As(err, &typeErr) || errors.Is(err, catalog.ErrInvalidRecord) ||
-		errors.Is(err, eligibility.ErrInvalidRecord) || errors.Is(err, ErrNoEligibilityStore)
+		errors.Is(err, eligibility.ErrInvalidRecord) || errors.Is(err, ErrNoEligibilityStore) ||
+		errors.Is(err, cases.ErrInvalidRecord) || errors.Is(err, ErrNoCaseStore)
 }
