@@ -2,6 +2,7 @@ package main
 
 import (
 	"socialhub/connectors"
+	"socialhub/connectors/casestatus"
 	"socialhub/connectors/csv"
 	"socialhub/connectors/hsds"
 	"socialhub/connectors/httpjson"
@@ -12,6 +13,7 @@ import (
 // kinds registers every kind of source the hub knows. Add a kind here, explicitly.
 func kinds() *connectors.Registry {
 	return connectors.NewRegistry(
+		casestatus.Kind(),
 		csv.Kind(),
 		hsds.Kind(),
 		httpjson.Kind(),

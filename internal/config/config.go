@@ -33,6 +33,7 @@ type Config struct {
 	Webhooks    Webhooks    `yaml:"webhooks"`
 	Attestation Attestation `yaml:"attestation"`
 	Eligibility Eligibility `yaml:"eligibility"`
+	Cases       Cases       `yaml:"cases"`
 	// Demo loads the demo sources on first start.
 	Demo    bool     `yaml:"demo"`
 	Sources []Source `yaml:"sources"`
@@ -143,6 +144,14 @@ type Attestation struct {
 // Eligibility configures the eligibility rules.
 type Eligibility struct {
 	// RulesFile holds rules (JSON or YAML) that replace or add to the embedded ones, by id.
+	RulesFile string `yaml:"rules_file"`
+}
+
+// Cases configures applications and case status.
+type Cases struct {
+	// RulesFile holds routing rules (service category × district → organization), services
+	// excluded from channels, deadlines per stage, and the department clients of each
+	// organization, over the embedded schemas/case_rules.json.
 	RulesFile string `yaml:"rules_file"`
 }
 

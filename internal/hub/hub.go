@@ -21,6 +21,7 @@ import (
 	"socialhub/internal/attest"
 	"socialhub/internal/audit"
 	"socialhub/internal/broker"
+	"socialhub/internal/cases"
 	"socialhub/internal/catalog"
 	"socialhub/internal/changes"
 	"socialhub/internal/clients"
@@ -50,7 +51,7 @@ func Migrations() []store.MigrationSet {
 	return []store.MigrationSet{
 		connectors.Migrations(), catalog.Migrations(), quality.Migrations(), eligibility.Migrations(),
 		audit.Migrations(), clients.Migrations(), attest.Migrations(),
-		changes.Migrations(), resolve.Migrations(), dlq.Migrations(), listings.Migrations(),
+		changes.Migrations(), resolve.Migrations(), dlq.Migrations(), listings.Migrations(), cases.Migrations(),
 	}
 }
 
@@ -225,8 +226,20 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		Kafka: kcfg, Topics: topics, Validator: validator, Producer: writer, Metrics: m, Logger: log,
 		BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait, SessionTimeout: cfg.Pipeline.SessionTimeout,
 	})
+	caseRules, err := loadCaseRules(cfg.Cases.RulesFile)
+	if err != nil {
+		return err
+	}
+	pseudonyms, err := pseudonym.FromEnv(getenv)
+	if err != nil {
+		log.Warn("no pseudonym key: lookups and applications accept pseudonyms only, not national ids", "error", err)
+		pseudonyms = nil
+	}
+	caseStore := cases.NewStore(cases.Options{Pool: pool, Rules: caseRules, Catalog: cat, Eligibility: elig,
+		Pseudonymizer: pseudonyms, Outbox: outbox})
 	rstage := resolve.New(resolve.Options{
-		Pool: pool, Catalog: cat, Eligibility: elig, Outbox: outbox, Kafka: kcfg, Topics: topics, Producer: writer,
+		Cases: caseStore,
+		Pool:  pool, Catalog: cat, Eligibility: elig, Outbox: outbox, Kafka: kcfg, Topics: topics, Producer: writer,
 		Metrics: m, Logger: log, BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait,
 		SessionTimeout: cfg.Pipeline.SessionTimeout,
 	})
@@ -255,13 +268,9 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
-	pseudonyms, err := pseudonym.FromEnv(getenv)
-	if err != nil {
-		log.Warn("no pseudonym key: lookups accept pseudonyms only, not national ids", "error", err)
-		pseudonyms = nil
-	}
 	lookup.New(lookup.Options{Eligibility: elig, Catalog: cat, Audit: auditLog, Guard: guard,
 		Keys: keys, Pseudonyms: pseudonyms, Logger: log}).Mount(apiServer)
+	cases.NewAPI(cases.APIOptions{Store: caseStore, Guard: guard, Audit: auditLog, Logger: log}).Mount(apiServer)
 	// The change feed is public, as the catalog is; webhook subscriptions belong to API clients.
 	feed := changes.NewFeed(pool)
 	changes.NewFeedAPI(changes.FeedAPIOptions{Feed: feed, Notifier: notifier, Heartbeat: cfg.Changes.SSEHeartbeat, Logger: log}).Mount(apiServer)
@@ -328,6 +337,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 	if roles[config.RoleAPI] {
 		launch("dlq-index", indexer.Run)
+		launch("cases-overdue", cases.NewWatcher(caseStore, m, time.Minute, log).Run)
 		launch("quality", qual.Run)
 		launch("maintenance", func(ctx context.Context) error { return maintain(ctx, keys, elig, log) })
 	}
@@ -408,6 +418,19 @@ func loadRules(path string) (*eligibility.Rules, error) {
 		return nil, fmt.Errorf("eligibility.rules_file: %w", err)
 	}
 	return eligibility.LoadRules(eligibility.Source{Name: "schemas/" + eligibility.RulesFile, Data: def}, eligibility.Source{Name: path, Data: b})
+}
+
+// loadCaseRules reads the embedded routing, exclusion and deadline rules of applications and, when
+// configured, the operator's file over them (where department clients are bound to their centres).
+func loadCaseRules(path string) (*cases.Rules, error) {
+	if path == "" {
+		return cases.DefaultRules()
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cases.rules_file: %w", err)
+	}
+	return cases.DefaultRules(cases.RulesSource{Name: path, Data: b})
 }
 
 // maintain keeps the signing keys rotated and computed eligibility current: at start, then hourly.
