@@ -125,9 +125,9 @@ func TestSearchAnalytics(t *testing.T) {
 	}
 	// Bad input is a 400 with the field; nothing outside the reference lists is counted.
 	for body, field := range map[string]string{
-		`{"category":"astrology"}`:                         "category",
-		`{"category":"employment","okrug":"XYZ"}`:          "okrug",
-		`{"category":"employment","district":"Атлантида"}`: "district",
+		`{"category":"astrology"}`:                                     "category",
+		`{"category":"employment","okrug":"XYZ"}`:                      "okrug",
+		`{"category":"employment","district":"Атлантида"}`:             "district",
 		`{"category":"employment","okrug":"ЦАО","district":"Марьино"}`: "district",
 		`{"category":"employment","who":"Иванов"}`:                     "body",
 		`not json`: "body",
