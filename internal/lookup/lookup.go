@@ -73,6 +73,8 @@ func (s *Service) Mount(m interface {
 	m.Handle("POST /v1/lookups", g.Require(clients.LookupPrefix+"*", clients.WithAction(audit.ActionLookup))(http.HandlerFunc(s.lookup)))
 	m.Handle("GET /v1/residents/{pseudonym}/eligible-services", g.Require(clients.ScopeEligibilityRead,
 		clients.WithPurpose(), clients.WithAction(audit.ActionEligibleServices))(http.HandlerFunc(s.eligibleServices)))
+	m.Handle("POST /v1/residents/eligible-services", g.Require(clients.ScopeEligibilityRead,
+		clients.WithPurpose(), clients.WithAction(audit.ActionEligibleServices))(http.HandlerFunc(s.eligibleServicesByBody)))
 	m.Handle("GET /v1/residents/{pseudonym}/access-log", g.Require(clients.ScopeAuditRead,
 		clients.WithPurpose(), clients.WithAction(audit.ActionAccessLog))(http.HandlerFunc(s.accessLog)))
 	m.Handle("GET /.well-known/jwks.json", http.HandlerFunc(s.jwks))
