@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"socialhub/internal/catalog"
+	"socialhub/internal/web"
 )
 
 // Profile is the URL of the HSDS profile the API serves.
@@ -162,6 +163,12 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (s *Server) meta(w http.ResponseWriter, r *http.Request) {
+	// A person's browser gets the services navigator; API clients keep the HSDS root.
+	w.Header().Add("Vary", "Accept")
+	if web.WantsHTML(r) {
+		http.Redirect(w, r, web.NavigatorPath, http.StatusFound)
+		return
+	}
 	scheme := "http"
 	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
 		scheme = "https"

@@ -34,6 +34,7 @@ type Config struct {
 	Attestation Attestation `yaml:"attestation"`
 	Eligibility Eligibility `yaml:"eligibility"`
 	Cases       Cases       `yaml:"cases"`
+	Web         Web         `yaml:"web"`
 	// Demo loads the demo sources on first start.
 	Demo    bool     `yaml:"demo"`
 	Sources []Source `yaml:"sources"`
@@ -145,6 +146,14 @@ type Attestation struct {
 type Eligibility struct {
 	// RulesFile holds rules (JSON or YAML) that replace or add to the embedded ones, by id.
 	RulesFile string `yaml:"rules_file"`
+}
+
+// Web configures the navigator's map.
+type Web struct {
+	// TileURL is the map tiles' URL template with {z}, {x}, {y} (and optionally {s}); empty:
+	// OpenStreetMap's tiles; "off": no tiles (markers, list and details still work).
+	TileURL         string `yaml:"tile_url"`
+	TileAttribution string `yaml:"tile_attribution"`
 }
 
 // Cases configures applications and case status.

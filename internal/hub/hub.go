@@ -40,6 +40,7 @@ import (
 	"socialhub/internal/schedule"
 	"socialhub/internal/store"
 	"socialhub/internal/validate"
+	"socialhub/internal/web"
 	"socialhub/schemas"
 )
 
@@ -51,7 +52,7 @@ func Migrations() []store.MigrationSet {
 	return []store.MigrationSet{
 		connectors.Migrations(), catalog.Migrations(), quality.Migrations(), eligibility.Migrations(),
 		audit.Migrations(), clients.Migrations(), attest.Migrations(),
-		changes.Migrations(), resolve.Migrations(), dlq.Migrations(), listings.Migrations(), cases.Migrations(),
+		changes.Migrations(), resolve.Migrations(), dlq.Migrations(), listings.Migrations(), cases.Migrations(), web.Migrations(),
 	}
 }
 
@@ -270,6 +271,13 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 	lookup.New(lookup.Options{Eligibility: elig, Catalog: cat, Audit: auditLog, Guard: guard,
 		Keys: keys, Pseudonyms: pseudonyms, Logger: log}).Mount(apiServer)
+	// The services navigator and the contact-centre console, on the same API.
+	webUI, err := web.New(web.Options{Stats: web.NewStats(pool, m.Registry), Guard: guard,
+		TileURL: cfg.Web.TileURL, TileAttribution: cfg.Web.TileAttribution, Logger: log})
+	if err != nil {
+		return err
+	}
+	webUI.Mount(apiServer)
 	cases.NewAPI(cases.APIOptions{Store: caseStore, Guard: guard, Audit: auditLog, Logger: log}).Mount(apiServer)
 	// The change feed is public, as the catalog is; webhook subscriptions belong to API clients.
 	feed := changes.NewFeed(pool)
