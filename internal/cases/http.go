@@ -1,6 +1,7 @@
 package cases
 
 import (
+	"regexp"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -148,9 +149,17 @@ func (a *API) mayRead(cl clients.Client, org string) bool {
 	return ok && own == org
 }
 
+// caseNumberPattern is the shape of case numbers: year, dash, sequence.
+var caseNumberPattern = regexp.MustCompile(`^\d{4}-\d{6,}$`)
+
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	c, err := a.opts.Store.Get(ctx, r.PathValue("id"))
+	// By id, or by the case number a caller reads out to the contact centre.
+	get := a.opts.Store.Get
+	if caseNumberPattern.MatchString(r.PathValue("id")) {
+		get = a.opts.Store.GetByNumber
+	}
+	c, err := get(ctx, r.PathValue("id"))
 	if errors.Is(err, ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no case has this id", nil)
 		return

@@ -438,7 +438,8 @@ func phone(t *testing.T, b *bundle) {
 // operator is a contact-centre client with its token.
 func (b *bundle) operator(t *testing.T) string {
 	_, token, err := clients.NewStore(b.db.Pool).Create(context.Background(), clients.NewClient{Name: "Оператор Иванова",
-		Kind: clients.KindOperator, Scopes: []string{clients.ScopeEligibilityRead}, Purposes: []string{"consultation"}})
+		Kind: clients.KindOperator, Scopes: []string{clients.ScopeEligibilityRead, clients.ScopeApplicationsWrite, clients.ScopeApplicationsRead},
+		Purposes: []string{"consultation"}})
 	require.NoError(t, err)
 	return token
 }
@@ -492,11 +493,13 @@ func console(t *testing.T, b *bundle) {
 	require.NoError(t, b.db.Pool.QueryRow(context.Background(),
 		`SELECT count(*) FROM audit_log WHERE action = 'eligible_services' AND client_name = 'Оператор Иванова' AND purpose = 'consultation'`).Scan(&n))
 	require.Equal(t, 1, n)
+
+	// File an application for the caller and read the case back by its number.
+	consoleApplications(t, b, ctx)
 }
 
-// ConsoleApplications files an application for the caller and finds its case. The applications
-// API lands separately: the lead calls this from TestFrontEnds's console step (after the
-// eligibility check, with the same ctx) once it is merged.
+// consoleApplications files an application for the caller and finds its case by number, with its
+// history.
 func consoleApplications(t *testing.T, b *bundle, ctx context.Context) {
 	b.do(t, ctx, chromedp.Click(chromedp.CSS("#eligible li:first-child button")),
 		chromedp.WaitVisible(chromedp.CSS("#apply-request")),

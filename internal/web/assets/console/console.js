@@ -131,15 +131,19 @@ function clearCaller() {
 function applicationForm(service) {
   const box = $('apply');
   const request = el('textarea', {id: 'apply-request', rows: '3', required: true});
-  const channel = el('select', {id: 'apply-channel'}, el('option', {value: 'phone'}, 'телефон'), el('option', {value: 'chat'}, 'чат'),
-    el('option', {value: 'in_person'}, 'лично'));
+  const channel = el('select', {id: 'apply-channel'}, el('option', {value: 'phone'}, 'телефон'), el('option', {value: 'chatbot'}, 'чат-бот'),
+    el('option', {value: 'messenger'}, 'мессенджер'), el('option', {value: 'text_relay'}, 'текстовый релей (для людей с нарушением слуха)'),
+    el('option', {value: 'web'}, 'сайт'));
   const contact = el('select', {id: 'apply-contact'}, el('option', {value: 'phone'}, 'звонок'), el('option', {value: 'sms'}, 'СМС'),
-    el('option', {value: 'email'}, 'эл. почта'), el('option', {value: 'post'}, 'письмо'));
+    el('option', {value: 'email'}, 'эл. почта'), el('option', {value: 'messenger'}, 'мессенджер'),
+    el('option', {value: 'text_relay'}, 'текстовый релей'), el('option', {value: 'post'}, 'письмо'));
+  const contactValue = el('input', {id: 'apply-contact-value', type: 'text', autocomplete: 'off'});
   const result = el('div', {id: 'apply-result', role: 'status', 'aria-live': 'polite'});
   const form = el('form', {id: 'apply-form'},
     el('label', {}, 'Что просит житель', request),
     el('label', {}, 'Канал', channel),
     el('label', {}, 'Как связаться', contact),
+    el('label', {}, 'Номер или адрес для связи', contactValue),
     el('button', {type: 'submit'}, 'Отправить заявление'));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -147,10 +151,12 @@ function applicationForm(service) {
     try {
       const out = await api('/v1/applications', {method: 'POST', token: token(), purpose: purpose(), body: {
         resident: {national_id: $('national-id').value.trim()}, service_id: service.id, channel: channel.value,
-        request: request.value.trim(), contact_preference: contact.value, purpose: purpose()}});
+        request: request.value.trim(), contact: {method: contact.value, value: contactValue.value.trim()}}});
       result.replaceChildren(el('p', {}, 'Заявление принято. Номер дела: ', el('strong', {id: 'filed-case'}, out.case_number),
-        out.routed_to ? '. Направлено: ' + (out.routed_to.name || out.routed_to.id || out.routed_to) : '',
-        out.eligible === false ? '. Внимание: по правилам житель не подходит' + (out.rule ? ' (' + (out.rule.id || out.rule) + ')' : '') : ''),
+        out.organization && out.organization.name ? '. Направлено: ' + out.organization.name : '',
+        out.eligibility && out.eligibility.eligible === false
+          ? '. Внимание: по правилам житель не подходит: ' + out.eligibility.rules.filter((r) => !r.eligible).map((r) => r.explanation).join('; ')
+          : ''),
       el('button', {type: 'button', class: 'secondary', onclick: () => { $('case-number').value = out.case_number; findCase(out.case_number); }}, 'Открыть дело'));
     } catch (err) {
       if (authFailed(err)) return;
@@ -162,24 +168,30 @@ function applicationForm(service) {
   request.focus();
 }
 
-const EVENT_FIELDS = ['status', 'event', 'action', 'note', 'comment', 'message', 'by', 'actor'];
+const EVENT_FIELDS = ['status', 'reason', 'actor'];
 
 async function findCase(number) {
   if (!number) return;
   $('case-status').textContent = 'Поиск…';
   $('case').replaceChildren();
   try {
-    const c = await api('/v1/cases/' + encodeURIComponent(number), {token: token(), purpose: purpose()});
+    // The operator's view of a case (by its number): the case with its whole history.
+    const c = await api('/v1/applications/' + encodeURIComponent(number), {token: token(), purpose: purpose()});
     $('case-status').textContent = 'Дело найдено.';
-    const history = c.history || c.events || [];
+    const history = c.history || [];
+    const facts = {
+      case_number: c.case_number, status: (c.stage && c.stage.stage) || c.status,
+      service: c.service && c.service.name, organization: c.organization && c.organization.name,
+      channel: c.channel, submitted_at: c.submitted_at, next_step: c.stage && c.stage.next_step,
+    };
     $('case').replaceChildren(
-      el('dl', {}, ...['case_number', 'status', 'service_id', 'channel', 'created_at', 'updated_at'].filter((k) => c[k] !== undefined)
-        .map((k) => [el('dt', {}, caseLabel(k)), el('dd', {}, String(c[k]))])),
+      el('dl', {}, ...Object.keys(facts).filter((k) => facts[k])
+        .map((k) => [el('dt', {}, caseLabel(k)), el('dd', k === 'case_number' ? {id: 'case-number-value'} : {}, String(facts[k]))])),
       el('h3', {}, 'История'),
       el('table', {id: 'case-history'},
         el('thead', {}, el('tr', {}, el('th', {scope: 'col'}, 'Когда'), el('th', {scope: 'col'}, 'Что'))),
         el('tbody', {}, history.map((h) => el('tr', {},
-          el('td', {}, h.at || h.time || h.created_at || ''),
+          el('td', {}, h.occurred_at || ''),
           el('td', {}, EVENT_FIELDS.filter((k) => h[k]).map((k) => (typeof h[k] === 'object' ? JSON.stringify(h[k]) : h[k])).join(' · ')))))));
   } catch (e) {
     if (authFailed(e)) return;
@@ -188,7 +200,8 @@ async function findCase(number) {
 }
 
 function caseLabel(k) {
-  return {case_number: 'Номер', status: 'Статус', service_id: 'Услуга', channel: 'Канал', created_at: 'Создано', updated_at: 'Обновлено'}[k] || k;
+  return {case_number: 'Номер', status: 'Статус', service: 'Услуга', organization: 'Куда направлено', channel: 'Канал',
+    submitted_at: 'Подано', next_step: 'Что дальше'}[k] || k;
 }
 
 main().catch((e) => { $('signin-error').textContent = 'Ошибка загрузки консоли: ' + e.message; });
