@@ -245,7 +245,6 @@ func doctorPostgres(ctx context.Context, rep *doctorReport, cfg config.Config, t
 	rep.add("postgres", "rights", doctorOK, fmt.Sprintf("user %s may create tables", user), "")
 }
 
-
 // doctorKafka checks each broker on its own (a dead one among live ones is not visible through a
 // client that fails over), then the topics through the cluster's metadata and configs.
 func doctorKafka(ctx context.Context, rep *doctorReport, cfg config.Config, timeout time.Duration) {
