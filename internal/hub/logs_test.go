@@ -215,10 +215,10 @@ func TestLogsCarryNoPersonalData(t *testing.T) {
 		require.Failf(t, "personal data in the logs", "%s %q in: …%s…", what, found, text[start:end])
 	}
 	for _, re := range []*regexp.Regexp{
-		regexp.MustCompile(`\d{3}-\d{3}-\d{3} \d{2}`),         // СНИЛС as printed
+		regexp.MustCompile(`\d{3}-\d{3}-\d{3} \d{2}`),          // СНИЛС as printed
 		regexp.MustCompile(`(?:^|[^\d.:])(\d{11})(?:[^\d]|$)`), // СНИЛС as 11 digits
-		regexp.MustCompile(`\b\d{2} \d{2} \d{6}\b`),           // passport series and number
-		regexp.MustCompile(`\+7 \(\d{3}\) \d{3}-\d{2}-\d{2}`), // a resident's phone, as the registry writes it
+		regexp.MustCompile(`\b\d{2} \d{2} \d{6}\b`),            // passport series and number
+		regexp.MustCompile(`\+7 \(\d{3}\) \d{3}-\d{2}-\d{2}`),  // a resident's phone, as the registry writes it
 	} {
 		if m := re.FindString(text); m != "" {
 			leak("pattern "+re.String(), m)
