@@ -13,7 +13,7 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
 .PHONY: setup
-setup: ## install what the hub needs: Go modules, PostgreSQL server binaries (apt-get, as root)
+setup: ## install what the hub needs: Go modules, PostgreSQL server binaries and Chromium (apt-get, as root)
 	@command -v $(GO) >/dev/null || { echo "Go is not installed: get it from https://go.dev/dl/ (the version in go.mod)"; exit 1; }
 	@$(GO) mod download
 	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
@@ -24,6 +24,15 @@ setup: ## install what the hub needs: Go modules, PostgreSQL server binaries (ap
 			echo "PostgreSQL server binaries (initdb, pg_ctl) are missing."; \
 			echo "Install them: 'sudo apt-get install postgresql' (Debian/Ubuntu), 'brew install postgresql' (macOS),"; \
 			echo "or point the hub at a server: DATABASE_URL=postgres://... and tests at SOCIALHUB_TEST_DATABASE_URL=postgres://..."; \
+			exit 1; \
+		fi; \
+	fi
+	@if ! command -v chromium >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Chromium missing (the browser tests of the navigator and the console): installing with apt-get"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "Chromium is missing (browser tests): 'sudo apt-get install chromium' (Debian/Ubuntu), or put it on PATH."; \
 			exit 1; \
 		fi; \
 	fi

@@ -123,6 +123,7 @@ func (r *Runner) Run(ctx context.Context, src config.Source, ro RunOptions) (Run
 			wait = min(rd.RetryDelay(), time.Hour)
 		}
 		r.opts.Logger.Warn("source failed, retrying", "source", src.Name, "attempt", attempt+1, "backoff", wait, "error", err)
+		r.opts.Metrics.Error(metrics.StageConnector)
 		select {
 		case <-ctx.Done():
 			return total, ctx.Err()

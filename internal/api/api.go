@@ -135,8 +135,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			s.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
 			s.duration.WithLabelValues(route).Observe(elapsed.Seconds())
 		}
+		// The route (the matched pattern), never the path: a client may put a national id where a
+		// pseudonym or a service id belongs, and the log must not keep it.
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("method", r.Method), slog.String("route", route),
 			slog.Int("status", rec.status), slog.Duration("duration", elapsed))
 	})
 }
@@ -243,7 +245,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, v any, err erro
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads the response.
 	default:
-		s.log.ErrorContext(r.Context(), "error serving request", slog.String("path", r.URL.Path), slog.Any("error", err))
+		s.log.ErrorContext(r.Context(), "error serving request", slog.String("route", r.Pattern), slog.Any("error", err))
 		writeError(w, http.StatusInternalServerError, "internal error", nil)
 	}
 }

@@ -297,7 +297,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	require.Contains(t, string(body), `socialhub_http_request_duration_seconds_count{route="GET /services"} 1`)
 
 	logs := b.logs.String()
-	require.Contains(t, logs, `"path":"/services"`)
+	require.Contains(t, logs, `"route":"GET /services"`)
 	require.Contains(t, logs, `"status":200`)
 	require.NotContains(t, logs, "секрет", "query strings are not logged")
 }

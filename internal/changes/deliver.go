@@ -119,6 +119,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			d.log.Warn("webhook delivery failed, retrying", "error", err)
+			d.opts.Metrics.Error(metrics.StageWebhooks)
 			busy = false
 		}
 		if busy {

@@ -83,6 +83,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			r.opts.Logger.Warn("outbox relay failed, retrying", "error", err)
+			r.opts.Metrics.Error(metrics.StageRelay)
 		}
 		select {
 		case <-ctx.Done():

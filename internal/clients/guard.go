@@ -224,7 +224,7 @@ func (g *Guard) Refuse(w http.ResponseWriter, r *http.Request, f Refusal) {
 	if _, err := g.audit.Append(ctx, e); err != nil {
 		// The refusal stands either way; the operator must learn the log missed it.
 		g.log.ErrorContext(ctx, "a refusal could not be audited", slog.Any("error", err),
-			slog.String("path", r.URL.Path), slog.Int("status", f.Status))
+			slog.String("route", r.Pattern), slog.Int("status", f.Status))
 	}
 	writeError(w, f.Status, f.Reason, f.Fields)
 }

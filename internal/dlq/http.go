@@ -170,7 +170,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads the answer.
 	default:
-		h.opts.Logger.Error("dlq request failed", "path", r.URL.Path, "error", err)
+		h.opts.Logger.Error("dlq request failed", "route", r.Pattern, "error", err)
 		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error"})
 	}
 }

@@ -93,6 +93,7 @@ func (x *Indexer) Run(ctx context.Context) error {
 				if _, err := x.Sweep(ctx); err != nil && ctx.Err() == nil {
 					// A failed sweep is retried at the next tick; indexing goes on meanwhile.
 					x.opts.Logger.Warn("dead-letter sweep failed", "error", err)
+					x.opts.Metrics.Error(metrics.StageDLQ)
 				}
 			}
 		})

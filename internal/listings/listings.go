@@ -575,7 +575,7 @@ func cmpOr(s ...string) string {
 }
 
 func (a *API) unavailable(w http.ResponseWriter, r *http.Request, err error) {
-	a.log.ErrorContext(r.Context(), "listing request failed", slog.Any("error", err), slog.String("path", r.URL.Path))
+	a.log.ErrorContext(r.Context(), "listing request failed", slog.Any("error", err), slog.String("route", r.Pattern))
 	writeError(w, http.StatusServiceUnavailable, "the hub cannot take this now, try again", nil)
 }
 

@@ -44,6 +44,26 @@ type Metrics struct {
 	// ApplicationsOverdue is how many applications are past the deadline of their stage, by the
 	// organization they are routed to (internal/cases).
 	ApplicationsOverdue *prometheus.GaugeVec
+	// Errors counts failures a stage retried (database or broker unavailable, a receiver's
+	// connection refused...), by stage. Bad records are not errors: they are outcome "rejected".
+	Errors *prometheus.CounterVec
+}
+
+// Stages that count errors.
+const (
+	StageConnector = "connector"
+	StageResolve   = "resolve"
+	StageRelay     = "relay"
+	StageWebhooks  = "webhooks"
+	StageDLQ       = "dlq"
+)
+
+// Error counts one retried failure of a stage; a nil Metrics counts nothing.
+func (m *Metrics) Error(stage string) {
+	if m == nil {
+		return
+	}
+	m.Errors.WithLabelValues(stage).Inc()
 }
 
 // New creates a registry with Go and process collectors and the hub's instruments.
@@ -82,9 +102,14 @@ func New() *Metrics {
 		ApplicationsOverdue: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "socialhub_applications_overdue", Help: "Applications past the deadline of their stage, by organization.",
 		}, []string{"organization"}),
+		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "socialhub_stage_errors_total", Help: "Failures a stage retried, by stage (bad records are rejected, not errors).",
+		}, []string{"stage"}),
 	}
 	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Lag, m.ConnectorRuns, m.OutboxBacklog, m.NormalizedFields)
-	reg.MustRegister(m.WebhookBacklog, m.WebhookDeliveries, m.DLQOpen)
-	reg.MustRegister(m.ApplicationsOverdue)
+	reg.MustRegister(m.WebhookBacklog, m.WebhookDeliveries, m.DLQOpen, m.Errors, m.ApplicationsOverdue)
+	for _, s := range []string{StageConnector, StageResolve, StageRelay, StageWebhooks, StageDLQ} {
+		m.Errors.WithLabelValues(s) // exported at 0 from the start, so rate() and alerts see the series
+	}
 	return m
 }

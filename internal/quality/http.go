@@ -51,7 +51,7 @@ func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error)
 	if r.Context().Err() != nil {
 		return // the client went away
 	}
-	h.log.Error("quality: request failed", "path", r.URL.Path, "error", err)
+	h.log.Error("quality: request failed", "route", r.Pattern, "error", err)
 	writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error"})
 }
 

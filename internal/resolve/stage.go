@@ -139,6 +139,7 @@ func (s *Stage) consumePartition(ctx context.Context, generation int32, partitio
 			return
 		}
 		log.Warn("resolve failed, retrying from the stored offset", "error", err)
+		s.opts.Metrics.Error(metrics.StageResolve)
 		select {
 		case <-ctx.Done():
 			return
