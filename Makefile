@@ -13,7 +13,7 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
 .PHONY: setup
-setup: ## install what the hub needs: Go modules, PostgreSQL server binaries and Chromium (apt-get, as root)
+setup: ## install what the hub needs: Go modules, PostgreSQL server binaries (apt-get, as root)
 	@command -v $(GO) >/dev/null || { echo "Go is not installed: get it from https://go.dev/dl/ (the version in go.mod)"; exit 1; }
 	@$(GO) mod download
 	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
@@ -27,6 +27,9 @@ setup: ## install what the hub needs: Go modules, PostgreSQL server binaries and
 			exit 1; \
 		fi; \
 	fi
+
+.PHONY: setup-browser
+setup-browser: ## install Chromium for the browser tests of the navigator and the console (apt-get, as root)
 	@if ! command -v chromium >/dev/null; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			echo "Chromium missing (the browser tests of the navigator and the console): installing with apt-get"; \
@@ -46,7 +49,7 @@ run: build ## run the hub on embedded defaults with demo data (API on http://127
 	./$(BIN) run --demo --data-dir data
 
 .PHONY: test
-test: setup ## run every test (real PostgreSQL and in-process Kafka; no services needed)
+test: setup setup-browser ## run every test (real PostgreSQL and in-process Kafka; no services needed)
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 9m $(PKGS)
 
