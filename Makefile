@@ -10,7 +10,7 @@ LDFLAGS := -X socialhub/internal/hub.Version=$(VERSION)
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: setup
 setup: ## install what the hub needs: Go modules, PostgreSQL server binaries (apt-get, as root)
