@@ -47,12 +47,14 @@ func NewWriter(cfg Config) *kafka.Writer {
 		bt = 5 * time.Millisecond
 	}
 	return &kafka.Writer{
-		Addr:                   kafka.TCP(cfg.Brokers...),
-		Balancer:               &kafka.Murmur2Balancer{}, // the Java client's partitioner: same key, same partition
-		RequiredAcks:           kafka.RequireAll,
-		BatchTimeout:           bt,
-		BatchSize:              1000,
-		BatchBytes:             16 << 20,
+		Addr:         kafka.TCP(cfg.Brokers...),
+		Balancer:     &kafka.Murmur2Balancer{}, // the Java client's partitioner: same key, same partition
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: bt,
+		BatchSize:    1000,
+		// A produce batch must stay under the broker's message.max.bytes (1 MiB by default, applied
+		// to the whole record batch): a larger one is refused with every record in it.
+		BatchBytes:             900 << 10,
 		MaxAttempts:            10,
 		WriteBackoffMin:        50 * time.Millisecond,
 		WriteBackoffMax:        2 * time.Second,
