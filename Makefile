@@ -54,12 +54,19 @@ test: setup setup-browser ## run every test (real PostgreSQL and in-process Kafk
 	$(GO) test -count=1 -timeout 9m $(PKGS)
 
 .PHONY: bench
-bench: setup ## run the benchmarks
+bench: setup ## end-to-end benchmark against PostgreSQL COPY (sizes: BENCH_FLAGS), then every package's benchmarks
+	$(GO) run ./cmd/socialhub bench --out bench.json --cpuprofile bench.prof $(BENCH_FLAGS)
+	$(GO) tool pprof -top -nodecount=25 bench.prof | head -35
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m $(PKGS)
 
 .PHONY: faults
-faults: setup ## fault injection at full size: kill -9 mid-load, a process killed during a scale-out ingest
+faults: setup ## fault injection at full size: broker and hub restarts, poison, duplicates, rebalances, kill -9, scale-out
+	SOCIALHUB_FAULTS_ROWS=$${SOCIALHUB_FAULTS_ROWS:-5000} $(GO) test -count=1 -timeout 30m -v ./internal/faults
 	SOCIALHUB_SCALEOUT_ROWS=$${SOCIALHUB_SCALEOUT_ROWS:-40000} $(GO) test -count=1 -timeout 30m -v -run 'TestScaleOut|TestKillNineMidLoad' ./cmd/socialhub
+
+.PHONY: fuzz
+fuzz: setup ## run every fuzz target for FUZZTIME each (default 10s)
+	FUZZTIME=$${FUZZTIME:-10s} ./scripts/fuzz.sh
 
 .PHONY: lint
 lint: setup ## vet and check formatting

@@ -91,6 +91,8 @@ func (c *Checkpoints) commitBatch(ctx context.Context, b batchCommit) error {
 			}
 		}
 		if len(b.keys) > 0 {
+			// A source may list one id twice (a duplicated row): one upsert may not touch a row twice.
+			b.keys, b.types = dedupeKeys(b.keys, b.types)
 			_, err := tx.Exec(ctx, `
 				INSERT INTO connector_snapshot_keys (source, external_id, entity_type, snapshot)
 				SELECT $1, k.id, k.typ, $2 FROM unnest($3::text[], $4::text[]) AS k(id, typ)
@@ -276,4 +278,19 @@ func (c *Checkpoints) MarkAbandoned(ctx context.Context) error {
 		return fmt.Errorf("error closing abandoned runs: %w", err)
 	}
 	return nil
+}
+
+// dedupeKeys keeps the last entity type of each external id, in first-seen order.
+func dedupeKeys(keys, types []string) ([]string, []string) {
+	at := make(map[string]int, len(keys))
+	outK, outT := keys[:0:0], types[:0:0]
+	for i, k := range keys {
+		if j, ok := at[k]; ok {
+			outT[j] = types[i]
+			continue
+		}
+		at[k] = len(outK)
+		outK, outT = append(outK, k), append(outT, types[i])
+	}
+	return outK, outT
 }

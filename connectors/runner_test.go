@@ -366,3 +366,15 @@ func TestEmptySnapshotDeletesNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(1), res.Deleted, "rec-03 is gone from the real list")
 }
+
+// A list that names one id twice (a duplicated row) still runs: both go to raw, the snapshot
+// remembers the id once.
+func TestDuplicateIDsInOneBatch(t *testing.T) {
+	t.Parallel()
+	l := newList(3)
+	l.ids = append(l.ids, "rec-01")
+	b := setup(t, kindOf("list", func() connectors.Source { return l.source() }))
+	res, err := b.runner.Run(context.Background(), config.Source{Name: "dept", Kind: "list"}, connectors.RunOptions{})
+	require.NoError(t, err)
+	require.Equal(t, int64(4), res.Emitted)
+}

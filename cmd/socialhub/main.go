@@ -45,6 +45,7 @@ Usage:
   socialhub demo [flags]       write the demo department file (CSV) to stdout or a file
   socialhub demo generate      write every demo source's data into a directory (see -h)
   socialhub sources [list|run] list the sources and their runs; run one now (see -h)
+  socialhub bench [flags]      end-to-end benchmark on a throwaway PostgreSQL and embedded broker (see -h)
   socialhub doctor [--json]    check Kafka, PostgreSQL, topics, migrations, secrets; say what to fix
   socialhub dlq list|show|replay  dead letters: filter, inspect, replay (talks to the running hub)
   socialhub clients create|list|revoke  API clients, their scopes and purposes
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdRun(ctx, rest, stdout, stderr, getenv)
 	case "serve":
 		return cmdServe(ctx, rest, stdout, stderr, getenv)
+	case "bench":
+		return cmdBench(ctx, rest, stdout, stderr, getenv)
 	case "doctor":
 		return cmdDoctor(ctx, rest, stdout, stderr, getenv)
 	case "dlq":
