@@ -2,10 +2,13 @@ package validate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -109,13 +112,9 @@ func (s *Stage) Run(ctx context.Context) error {
 			return fmt.Errorf("error fetching from %s: %w", s.opts.Topics.Raw, err)
 		}
 		out, outcomes = out[:0], outcomes[:0]
-		for _, m := range batch {
-			o, oc, err := s.process(m)
-			if err != nil {
-				return err
-			}
-			out = append(out, o)
-			outcomes = append(outcomes, oc)
+		out, outcomes = append(out, make([]kafka.Message, len(batch))...), append(outcomes, make([]Outcome, len(batch))...)
+		if err := s.processAll(batch, out, outcomes); err != nil {
+			return err
 		}
 		if err := s.opts.Producer.WriteMessages(ctx, out...); err != nil {
 			if ctx.Err() != nil {
@@ -142,6 +141,31 @@ func (s *Stage) Run(ctx context.Context) error {
 			s.opts.Metrics.Lag.WithLabelValues(StageName, "all").Set(float64(r.Stats().Lag))
 		}
 	}
+}
+
+// parallelMin is the batch size below which one goroutine checks it all.
+const parallelMin = 64
+
+// processAll checks batch[i] into out[i] and outcomes[i] on every core: the check is CPU-bound
+// (decode, normalize, schema, hash) and records are independent; order is kept by index.
+func (s *Stage) processAll(batch, out []kafka.Message, outcomes []Outcome) error {
+	workers := min(runtime.GOMAXPROCS(0), (len(batch)+parallelMin-1)/parallelMin)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(batch); i += workers {
+				o, oc, err := s.process(batch[i])
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				out[i], outcomes[i] = o, oc
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Process turns one raw record into the record to write: to valid, or to dlq with its reasons.
