@@ -64,6 +64,10 @@ faults: setup ## fault injection at full size: broker and hub restarts, poison, 
 	SOCIALHUB_FAULTS_ROWS=$${SOCIALHUB_FAULTS_ROWS:-5000} $(GO) test -count=1 -timeout 30m -v ./internal/faults
 	SOCIALHUB_SCALEOUT_ROWS=$${SOCIALHUB_SCALEOUT_ROWS:-40000} $(GO) test -count=1 -timeout 30m -v -run 'TestScaleOut|TestKillNineMidLoad' ./cmd/socialhub
 
+.PHONY: eval
+eval: setup ## entity resolution on the generator's overlapping sources: precision, recall, F1, review queue
+	$(GO) test -count=1 -v -run TestEval ./internal/match
+
 .PHONY: fuzz
 fuzz: setup ## run every fuzz target for FUZZTIME each (default 10s)
 	FUZZTIME=$${FUZZTIME:-10s} ./scripts/fuzz.sh
