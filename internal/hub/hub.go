@@ -312,7 +312,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 8)
+	errc := make(chan error, 64) // one slot for every part launched: a failing part never blocks
 	launch := func(name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
