@@ -121,6 +121,9 @@ func (s *Store) get(ctx context.Context, id, sql, typ string) (json.RawMessage, 
 	var doc []byte
 	if err := s.pool.QueryRow(ctx, sql, [16]byte(uid)).Scan(&doc); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
+			if err := s.redirect(ctx, typ, uid); err != nil {
+				return nil, err // a *RedirectError when it merged into another
+			}
 			return nil, fmt.Errorf("%s %s: %w", typ, id, ErrNotFound)
 		}
 		return nil, fmt.Errorf("error reading %s %s: %w", typ, id, err)
