@@ -51,7 +51,9 @@ func New(opts Options) (*API, error) {
 }
 
 // Mount registers the endpoints.
-func (a *API) Mount(m interface{ Handle(pattern string, h http.Handler) }) {
+func (a *API) Mount(m interface {
+	Handle(pattern string, h http.Handler)
+}) {
 	m.Handle("GET /v1/review", a.guard(a.list))
 	m.Handle("GET /v1/review/{id}", a.guard(a.show))
 	for _, d := range []string{catalog.DecideMerge, catalog.DecideSplit, catalog.DecideDismiss} {
