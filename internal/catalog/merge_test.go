@@ -100,6 +100,15 @@ func TestMergeRedirectsAndSplitRestoresOriginalIDs(t *testing.T) {
 	require.Contains(t, ops(chs), "service:created:4", "created again, its version after the merge's (created, updated by the organizations' merge, merged)")
 	svc = decode(t, get(t, b.store.GetService, feedSvc))
 	require.Len(t, svc["service_at_locations"].([]any), 1)
+	// The split is remembered: the feed withdraws its service and lists it again, and resolution,
+	// which would merge the two on its own (one organization, one name), keeps them apart.
+	b.apply(t, del(feed, "feed-svc-1"))
+	b.apply(t, upsert(t, feed, otherINN(feedDoc("feed-svc-1"))))
+	svc = decode(t, get(t, b.store.GetService, feedSvc))
+	require.Equal(t, deptOrg.String(), svc["organization_id"])
+	n, err = b.store.Count(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), n[catalog.EntityService])
 	b.inTx(t, func(tx pgx.Tx) error {
 		chs, newID, err = b.store.Split(ctx, tx, deptOrg, nil, "оператор")
 		return err
