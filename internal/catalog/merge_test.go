@@ -159,3 +159,32 @@ func get(t testing.TB, read func(context.Context, string) (json.RawMessage, erro
 	require.NoError(t, err)
 	return doc
 }
+
+// An automatic merge is undone like a reviewer's: the member that joined comes back under its
+// own id, and stays apart.
+func TestSplitUndoesAnAutomaticMerge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := setup(t).db
+	b := testBundle{db: db, store: catalog.NewStore(db.Pool, trusted())}
+	b.apply(t, upsert(t, src, mediation("DSZN-000017")), upsert(t, feed, feedDoc("feed-svc-1")))
+	deptSvc := catalog.CanonicalID(catalog.EntityService, src, "DSZN-000017")
+	feedSvc := catalog.CanonicalID(catalog.EntityService, feed, "feed-svc-1")
+	n, err := b.store.Count(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), n[catalog.EntityService], "merged by resolution")
+
+	var newID uuid.UUID
+	var chs []catalog.Change
+	b.inTx(t, func(tx pgx.Tx) error {
+		chs, newID, err = b.store.Split(ctx, tx, deptSvc, nil, "оператор")
+		return err
+	})
+	require.Equal(t, feedSvc, newID)
+	require.Contains(t, ops(chs), "service:created:1")
+	svc := decode(t, get(t, b.store.GetService, feedSvc))
+	require.Equal(t, "Медиация для семей", svc["description"])
+	require.Len(t, svc["service_at_locations"].([]any), 1, "the feed's point went with it")
+	svc = decode(t, get(t, b.store.GetService, deptSvc))
+	require.Len(t, svc["service_at_locations"].([]any), 1)
+}

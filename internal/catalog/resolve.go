@@ -749,9 +749,22 @@ func (rv *resolver) queueWrites(b *pgx.Batch, now time.Time) {
 		}
 		b.Queue(`DELETE FROM catalog_members WHERE member_id = ANY ($1)`, idArgs(gone))
 	}
-	for _, mg := range rv.merges {
+	if len(rv.merges) > 0 {
+		// One statement for the batch's merges: their members arrays travel as text, since pgx
+		// cannot send ragged arrays.
+		n := len(rv.merges)
+		types, members, matched := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		winners, losers, scores := make([][16]byte, 0, n), make([][16]byte, 0, n), make([]float64, 0, n)
+		for _, mg := range rv.merges {
+			types, winners, losers, scores = append(types, mg.typ), append(winners, mg.winner), append(losers, mg.loser), append(scores, mg.score)
+			members = append(members, strings.Join(idStrings(mg.members), termSep))
+			matched = append(matched, strings.Join(mg.matched, termSep))
+		}
 		b.Queue(`INSERT INTO catalog_merges (entity_type, winner, loser, members, how, score, matched, merged_at)
-			VALUES ($1, $2, $3, $4, 'auto', $5, $6, $7)`, mg.typ, [16]byte(mg.winner), [16]byte(mg.loser), idArgs(mg.members), mg.score, mg.matched, now)
+			SELECT u.typ, u.winner, u.loser, string_to_array(u.members, E'\x1f')::uuid[], 'auto', u.score,
+			       CASE WHEN u.matched = '' THEN '{}' ELSE string_to_array(u.matched, E'\x1f') END, $7
+			FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::float8[], $6::text[])
+			  AS u(typ, winner, loser, members, score, matched)`, types, winners, losers, members, scores, matched, now)
 	}
 	for _, r := range rv.reviews {
 		b.Queue(`INSERT INTO catalog_review (entity_type, member_id, candidate_id, score, matched, created_at)
