@@ -103,12 +103,14 @@ func (s *Store) ListOrganizations(ctx context.Context, f OrganizationFilter) (Pa
 	return p, nil
 }
 
-// GetService returns a service as HSDS service_full, or ErrNotFound.
+// GetService returns a service as HSDS service_full, a *RedirectError (ErrMerged) when the id
+// merged into another service, or ErrNotFound.
 func (s *Store) GetService(ctx context.Context, id string) (json.RawMessage, error) {
 	return s.get(ctx, id, "SELECT "+serviceFullSQL+" FROM catalog_services s WHERE s.id = $1", EntityService)
 }
 
-// GetOrganization returns an organization with its services, locations and funding, or ErrNotFound.
+// GetOrganization returns an organization with its services, locations and funding, a
+// *RedirectError (ErrMerged) when the id merged into another organization, or ErrNotFound.
 func (s *Store) GetOrganization(ctx context.Context, id string) (json.RawMessage, error) {
 	return s.get(ctx, id, "SELECT "+organizationFullSQL+" FROM catalog_organizations o WHERE o.id = $1", EntityOrganization)
 }
