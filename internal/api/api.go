@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"path"
 	"strconv"
 	"time"
 
@@ -234,12 +235,16 @@ func (s *Server) getOrganization(w http.ResponseWriter, r *http.Request) {
 	s.respond(w, r, doc, err)
 }
 
-// respond writes v, or the error: 404 for catalog.ErrNotFound, 500 (logged, details withheld)
-// for anything else.
+// respond writes v, or the error: 301 to the winner for an id that merged into another, 404 for
+// catalog.ErrNotFound, 500 (logged, details withheld) for anything else.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, v any, err error) {
+	var moved *catalog.RedirectError
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, v)
+	case errors.As(err, &moved):
+		w.Header().Set("Location", path.Join(path.Dir(r.URL.Path), moved.To.String()))
+		writeError(w, http.StatusMovedPermanently, "merged into "+moved.To.String(), nil)
 	case errors.Is(err, catalog.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not found", nil)
 	case r.Context().Err() != nil:

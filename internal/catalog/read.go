@@ -103,12 +103,14 @@ func (s *Store) ListOrganizations(ctx context.Context, f OrganizationFilter) (Pa
 	return p, nil
 }
 
-// GetService returns a service as HSDS service_full, or ErrNotFound.
+// GetService returns a service as HSDS service_full, a *RedirectError (ErrMerged) when the id
+// merged into another service, or ErrNotFound.
 func (s *Store) GetService(ctx context.Context, id string) (json.RawMessage, error) {
 	return s.get(ctx, id, "SELECT "+serviceFullSQL+" FROM catalog_services s WHERE s.id = $1", EntityService)
 }
 
-// GetOrganization returns an organization with its services, locations and funding, or ErrNotFound.
+// GetOrganization returns an organization with its services, locations and funding, a
+// *RedirectError (ErrMerged) when the id merged into another organization, or ErrNotFound.
 func (s *Store) GetOrganization(ctx context.Context, id string) (json.RawMessage, error) {
 	return s.get(ctx, id, "SELECT "+organizationFullSQL+" FROM catalog_organizations o WHERE o.id = $1", EntityOrganization)
 }
@@ -121,6 +123,9 @@ func (s *Store) get(ctx context.Context, id, sql, typ string) (json.RawMessage, 
 	var doc []byte
 	if err := s.pool.QueryRow(ctx, sql, [16]byte(uid)).Scan(&doc); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
+			if err := s.redirect(ctx, typ, uid); err != nil {
+				return nil, err // a *RedirectError when it merged into another
+			}
 			return nil, fmt.Errorf("%s %s: %w", typ, id, ErrNotFound)
 		}
 		return nil, fmt.Errorf("error reading %s %s: %w", typ, id, err)

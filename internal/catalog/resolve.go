@@ -68,6 +68,8 @@ type resolver struct {
 	merges   []mergeRow
 	reviews  []reviewRow
 	apart    map[[2]uuid.UUID]bool
+	// clusterSrc lists the sources of the members of the canonical services met while matching.
+	clusterSrc map[uuid.UUID]map[string]bool
 	// batchKeys indexes the new members of the batch by blocking key, so that two new records of
 	// one batch find each other.
 	batchKeys map[string][]*member
@@ -94,7 +96,7 @@ func (s *Store) newResolver() *resolver {
 	return &resolver{
 		cfg: s.cfg, members: map[uuid.UUID]*member{}, clusters: map[uuid.UUID]map[uuid.UUID]struct{}{},
 		gone: map[uuid.UUID]struct{}{}, apart: map[[2]uuid.UUID]bool{}, batchKeys: map[string][]*member{},
-		deleteTarget: map[srcKey]uuid.UUID{},
+		deleteTarget: map[srcKey]uuid.UUID{}, clusterSrc: map[uuid.UUID]map[string]bool{},
 	}
 }
 
@@ -131,7 +133,7 @@ func (a *applier) resolve(ctx context.Context, tx pgx.Tx, recs []Record, canon [
 		return nil
 	}
 	// 1. What is known of these members (their canonical ids).
-	if err := rv.loadMembers(ctx, tx, `WHERE member_id = ANY ($1)`, idArgs(ids), false); err != nil {
+	if err := rv.loadMembers(ctx, tx, `WHERE m.member_id = ANY ($1)`, idArgs(ids), false); err != nil {
 		return err
 	}
 	// 2. Members as the records give them now; new ones are matched, type by type, because a
@@ -173,7 +175,7 @@ func (a *applier) resolve(ctx context.Context, tx pgx.Tx, recs []Record, canon [
 		sharedLockSpace, lockBuckets(canonIDs)); err != nil {
 		return fmt.Errorf("error locking canonical entities: %w", err)
 	}
-	if err := rv.loadMembers(ctx, tx, `WHERE canonical_id = ANY ($1)`, idArgs(canonIDs), true); err != nil {
+	if err := rv.loadMembers(ctx, tx, `WHERE m.canonical_id = ANY ($1)`, idArgs(canonIDs), true); err != nil {
 		return err
 	}
 	// The organizations the services' members name, so that a service made up anew from its other
@@ -190,14 +192,15 @@ func (a *applier) resolve(ctx context.Context, tx pgx.Tx, recs []Record, canon [
 		}
 	}
 	if len(orgRefs) > 0 {
-		if err := rv.loadMembers(ctx, tx, `WHERE member_id = ANY ($1)`, idArgs(orgRefs), false); err != nil {
+		if err := rv.loadMembers(ctx, tx, `WHERE m.member_id = ANY ($1)`, idArgs(orgRefs), false); err != nil {
 			return err
 		}
 	}
 	// 4. Rewrite each record's entities as their canonical entities.
+	idm := rv.idMap()
 	for _, cr := range canon {
 		if cr != nil {
-			if err := rv.rewrite(cr); err != nil {
+			if err := rv.rewrite(cr, idm); err != nil {
 				return err
 			}
 		}
@@ -220,10 +223,18 @@ func (cr *canonRecord) entitiesOf(typ string) []*entity {
 }
 
 // loadMembers reads members; with all set it refreshes what is known (after the locks), else it
-// only adds.
+// only adds. The members the batch itself brings (dirty) are read without their doc and features,
+// which the batch has already: only their canonical id may have moved.
 func (rv *resolver) loadMembers(ctx context.Context, tx pgx.Tx, where string, arg any, all bool) error {
-	rows, err := tx.Query(ctx, `SELECT member_id, entity_type, source, local_id, canonical_id, doc, features, seen_at
-		FROM catalog_members `+where, arg)
+	var dirty []uuid.UUID
+	for _, m := range rv.members {
+		if m.dirty {
+			dirty = append(dirty, m.id)
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT m.member_id, m.entity_type, m.source, m.local_id, m.canonical_id,
+		  CASE WHEN d.id IS NULL THEN m.doc END, CASE WHEN d.id IS NULL THEN m.features END, m.seen_at
+		FROM catalog_members m LEFT JOIN unnest($2::uuid[]) AS d(id) ON d.id = m.member_id `+where, arg, idArgs(dirty))
 	if err != nil {
 		return fmt.Errorf("error reading members: %w", err)
 	}
@@ -240,12 +251,15 @@ func (rv *resolver) loadMembers(ctx context.Context, tx pgx.Tx, where string, ar
 			}
 			return nil
 		}
-		m = &member{id: id, typ: typ, source: source, localID: local, seenAt: seen, doc: slices.Clone(doc)}
-		if err := json.Unmarshal(feats, &m.features); err != nil {
-			return fmt.Errorf("member %s: %w", id, err)
-		}
-		if err := json.Unmarshal(doc, &m.fields); err != nil {
-			return fmt.Errorf("member %s: %w", id, err)
+		m = &member{id: id, typ: typ, source: source, localID: local, seenAt: seen}
+		if doc != nil {
+			m.doc = slices.Clone(doc)
+			if err := json.Unmarshal(feats, &m.features); err != nil {
+				return fmt.Errorf("member %s: %w", id, err)
+			}
+			if err := json.Unmarshal(doc, &m.fields); err != nil {
+				return fmt.Errorf("member %s: %w", id, err)
+			}
 		}
 		rv.members[id] = m
 		rv.move(m, canonical)
@@ -321,22 +335,58 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 	probes = slices.Compact(probes)
 	space := resolveLockSpace + int32(slices.Index([]string{EntityOrganization, EntityLocation, EntityService}, typ))
 	b := &pgx.Batch{}
+	// The planner cannot know how few rows a capped probe reads and would compile the candidate
+	// query (JIT), which costs more than running it.
+	b.Queue(`SET LOCAL jit = off`)
 	b.Queue(`SELECT count(pg_advisory_xact_lock($1::int, k)) FROM unnest($2::int[]) AS k`, space, keyBuckets(probes))
+	// Members of the batch that a transaction holding the locks first created meanwhile: they are
+	// known now, and join what that transaction made of them.
+	b.Queue(`SELECT member_id, canonical_id FROM catalog_members WHERE member_id = ANY ($1)`, idArgs(freshIDs)).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id, canonical uuid.UUID
+			if err := rows.Scan((*[16]byte)(&id), (*[16]byte)(&canonical)); err != nil {
+				return err
+			}
+			if m, ok := rv.members[id]; ok && m.isNew {
+				m.isNew = false
+				rv.move(m, canonical)
+			}
+		}
+		return rows.Err()
+	})
+	// At most MaxCandidates members per probed key, each read once with the probed keys it was
+	// found by: a dense key (a busy grid cell, a word every service of an organization has) costs
+	// MaxCandidates rows however many members share it, so a batch's cost does not grow with the
+	// catalog. The keys of a record are probed together, and rarer keys (identifiers, phones, an
+	// exact name) find what a capped dense key may leave out.
 	byKey := map[string][]*candidate{}
-	b.Queue(`SELECT member_id, canonical_id, source, local_id, features, keys FROM catalog_members
-		WHERE entity_type = $1 AND keys && $2::text[]`, typ, probes).Query(func(rows pgx.Rows) error {
+	b.Queue(`
+		WITH hits AS (
+			SELECT c.member_id, p.key
+			FROM unnest($2::text[]) AS p(key)
+			CROSS JOIN LATERAL (
+				SELECT member_id FROM catalog_members
+				WHERE entity_type = $1 AND keys @> ARRAY[p.key]
+				LIMIT $3
+			) c
+		)
+		SELECT m.member_id, m.canonical_id, m.source, m.local_id, m.features, h.keys,
+		  CASE WHEN $1 = 'service' THEN
+		    (SELECT array_agg(DISTINCT o.source) FROM catalog_members o WHERE o.canonical_id = m.canonical_id) END
+		FROM (SELECT member_id, array_agg(key) AS keys FROM hits GROUP BY member_id) h
+		JOIN catalog_members m USING (member_id)`, typ, probes, rv.cfg.MaxCandidates).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			c := &candidate{}
 			var feats []byte
-			var keys []string
-			if err := rows.Scan((*[16]byte)(&c.id), (*[16]byte)(&c.canonical), &c.source, &c.local, &feats, &keys); err != nil {
+			var keys, sources []string
+			if err := rows.Scan((*[16]byte)(&c.id), (*[16]byte)(&c.canonical), &c.source, &c.local, &feats, &keys, &sources); err != nil {
 				return err
 			}
+			for _, src := range sources {
+				rv.addClusterSource(c.canonical, src)
+			}
 			if m, ok := rv.members[c.id]; ok && m.isNew {
-				// Created meanwhile by a transaction that held the lock first: it is known now.
-				m.isNew = false
-				rv.move(m, c.canonical)
-				continue
+				continue // the batch's own member, made known above
 			}
 			if err := json.Unmarshal(feats, &c.features); err != nil {
 				return fmt.Errorf("member %s: %w", c.id, err)
@@ -373,8 +423,12 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 				return
 			}
 			seen[c.id] = true
-			if typ == EntityService && c.source == m.source {
-				return // a source lists each of its services once; its duplicates are its own to fix
+			if typ == EntityService && (c.source == m.source || rv.clusterSrc[c.canonical][m.source]) {
+				// A source lists each of its services once; its duplicates are its own to fix. Nor
+				// may two of its services meet through another source's: one organization's
+				// services at many points often share a name, and a chain of such matches would
+				// make them all one.
+				return
 			}
 			res := rv.cfg.Score(&m.features, &c.features)
 			if best == nil || res.Score > bestRes.Score || (res.Score == bestRes.Score && compareIDs(c.canonical, best.canonical) < 0) {
@@ -386,11 +440,15 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 			for _, c := range cs[:min(len(cs), rv.cfg.MaxCandidates)] {
 				consider(c)
 			}
-			for _, o := range rv.batchKeys[k] {
+			// The batch's own members under the key, the nearest in the stream first, as many as
+			// the stored ones.
+			bk := rv.batchKeys[k]
+			for _, o := range bk[max(0, len(bk)-rv.cfg.MaxCandidates):] {
 				consider(&candidate{id: o.id, canonical: o.canonical, source: o.source, local: o.localID, features: o.features})
 			}
 		}
 		m.isNew = false
+		rv.addClusterSource(m.canonical, m.source)
 		for _, k := range m.features.Keys() {
 			rv.batchKeys[k] = append(rv.batchKeys[k], m)
 		}
@@ -398,6 +456,7 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 		case best == nil || bestRes.Score < th.Review:
 		case bestRes.Score >= th.Merge:
 			rv.move(m, best.canonical)
+			rv.addClusterSource(best.canonical, m.source)
 			rv.merges = append(rv.merges, mergeRow{typ: typ, winner: best.canonical, loser: m.id, members: []uuid.UUID{m.id},
 				score: bestRes.Score, matched: bestRes.Matched})
 		default:
@@ -405,6 +464,16 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 		}
 	}
 	return nil
+}
+
+// addClusterSource notes that a canonical entity has a member of source.
+func (rv *resolver) addClusterSource(canonical uuid.UUID, source string) {
+	set := rv.clusterSrc[canonical]
+	if set == nil {
+		set = map[string]bool{}
+		rv.clusterSrc[canonical] = set
+	}
+	set[source] = true
 }
 
 func (rv *resolver) isApart(x, y uuid.UUID) bool {
@@ -431,13 +500,8 @@ var fkFields = []string{"organization_id", "service_id", "location_id", "link_id
 
 // rewrite turns a record's entities into their canonical entities: canonical ids, foreign keys to
 // canonical entities, and, for entities several members make up, the fields survivorship picks.
-func (rv *resolver) rewrite(cr *canonRecord) error {
-	ids := map[string]string{} // member id → canonical id, where they differ
-	for _, m := range rv.members {
-		if m.id != m.canonical {
-			ids[m.id.String()] = m.canonical.String()
-		}
-	}
+// ids maps member ids to canonical ids where they differ (idMap).
+func (rv *resolver) rewrite(cr *canonRecord, ids map[string]string) error {
 	for _, e := range cr.entitiesOf(EntityOrganization) {
 		if err := rv.canonicalEntity(e, ids); err != nil {
 			return err
@@ -457,8 +521,7 @@ func (rv *resolver) rewrite(cr *canonRecord) error {
 	}
 	for _, s := range cr.sals {
 		s.serviceID, s.locationID = rv.canonicalOf(s.serviceID), rv.canonicalOf(s.locationID)
-		if len(ids) > 0 {
-			remapFKs(s.fields, ids)
+		if remapFKs(s.fields, ids) {
 			if err := s.refresh(); err != nil {
 				return err
 			}
@@ -466,8 +529,7 @@ func (rv *resolver) rewrite(cr *canonRecord) error {
 	}
 	for _, f := range cr.funding {
 		f.organizationID = cr.org.id
-		if len(ids) > 0 {
-			remapFKs(f.fields, ids)
+		if remapFKs(f.fields, ids) {
 			if err := f.refresh(); err != nil {
 				return err
 			}
@@ -483,8 +545,12 @@ func (rv *resolver) canonicalEntity(e *entity, ids map[string]string) error {
 		return nil
 	}
 	set := rv.clusters[m.canonical]
-	if len(set) <= 1 && m.canonical == e.id && len(ids) == 0 {
-		return nil // alone and under its own id: as the source gave it
+	if len(set) <= 1 && m.canonical == e.id {
+		// Alone and under its own id: as the source gave it, with its references made canonical.
+		if remapFKs(e.fields, ids) {
+			return e.refresh()
+		}
+		return nil
 	}
 	e.id = m.canonical
 	e.fields, e.provenance = rv.survivor(set, ids)
@@ -541,27 +607,43 @@ func empty(v any) bool {
 	return false
 }
 
-// remapFKs points the foreign keys of an object and of the objects nested in it to canonical ids.
-func remapFKs(obj map[string]any, ids map[string]string) {
-	if len(ids) == 0 {
-		return
+// idMap maps the member ids the batch knows to their canonical ids, where they differ: built once
+// per batch, since every entity's references are looked up in it.
+func (rv *resolver) idMap() map[string]string {
+	ids := map[string]string{}
+	for _, m := range rv.members {
+		if m.id != m.canonical {
+			ids[m.id.String()] = m.canonical.String()
+		}
 	}
+	return ids
+}
+
+// remapFKs points the foreign keys of an object and of the objects nested in it to canonical ids,
+// and says whether it changed any.
+func remapFKs(obj map[string]any, ids map[string]string) bool {
+	if len(ids) == 0 {
+		return false
+	}
+	changed := false
 	for _, k := range fkFields {
 		if s, ok := obj[k].(string); ok {
 			if c, ok := ids[s]; ok {
 				obj[k] = c
+				changed = true
 			}
 		}
 	}
 	for _, v := range obj {
 		if items, ok := v.([]any); ok {
 			for _, it := range items {
-				if o, ok := it.(map[string]any); ok {
-					remapFKs(o, ids)
+				if o, ok := it.(map[string]any); ok && remapFKs(o, ids) {
+					changed = true
 				}
 			}
 		}
 	}
+	return changed
 }
 
 // provenance says which member gave a canonical field.
@@ -598,13 +680,7 @@ func (rv *resolver) remaining(k srcKey) (*entity, string, error) {
 	if len(set) == 0 {
 		return nil, "", nil
 	}
-	ids := map[string]string{}
-	for _, o := range rv.members {
-		if o.id != o.canonical {
-			ids[o.id.String()] = o.canonical.String()
-		}
-	}
-	fields, prov := rv.survivor(set, ids)
+	fields, prov := rv.survivor(set, rv.idMap())
 	fields["id"] = canonical.String()
 	var rest *member
 	for id := range set {
@@ -673,9 +749,22 @@ func (rv *resolver) queueWrites(b *pgx.Batch, now time.Time) {
 		}
 		b.Queue(`DELETE FROM catalog_members WHERE member_id = ANY ($1)`, idArgs(gone))
 	}
-	for _, mg := range rv.merges {
+	if len(rv.merges) > 0 {
+		// One statement for the batch's merges: their members arrays travel as text, since pgx
+		// cannot send ragged arrays.
+		n := len(rv.merges)
+		types, members, matched := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		winners, losers, scores := make([][16]byte, 0, n), make([][16]byte, 0, n), make([]float64, 0, n)
+		for _, mg := range rv.merges {
+			types, winners, losers, scores = append(types, mg.typ), append(winners, mg.winner), append(losers, mg.loser), append(scores, mg.score)
+			members = append(members, strings.Join(idStrings(mg.members), termSep))
+			matched = append(matched, strings.Join(mg.matched, termSep))
+		}
 		b.Queue(`INSERT INTO catalog_merges (entity_type, winner, loser, members, how, score, matched, merged_at)
-			VALUES ($1, $2, $3, $4, 'auto', $5, $6, $7)`, mg.typ, [16]byte(mg.winner), [16]byte(mg.loser), idArgs(mg.members), mg.score, mg.matched, now)
+			SELECT u.typ, u.winner, u.loser, string_to_array(u.members, E'\x1f')::uuid[], 'auto', u.score,
+			       CASE WHEN u.matched = '' THEN '{}' ELSE string_to_array(u.matched, E'\x1f') END, $7
+			FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::float8[], $6::text[])
+			  AS u(typ, winner, loser, members, score, matched)`, types, winners, losers, members, scores, matched, now)
 	}
 	for _, r := range rv.reviews {
 		b.Queue(`INSERT INTO catalog_review (entity_type, member_id, candidate_id, score, matched, created_at)

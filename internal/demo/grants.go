@@ -232,7 +232,9 @@ func generateGrants(o GrantsOptions, prefix func(g gen, i int) string) ([]grantR
 			inn = innLegal(g)
 		}
 		inns[inn] = true
-		grantees = append(grantees, grantee{truth: fmt.Sprintf("ngo:%04d", i+1), name: name, inn: inn, ogrn: ogrn(g)})
+		// An NGO is its INN, as a department institution is: each list draws its own NGOs, and a
+		// number of the list's own would name different NGOs in two lists.
+		grantees = append(grantees, grantee{truth: OrganizationTruthID(inn), name: name, inn: inn, ogrn: ogrn(g)})
 	}
 
 	total := o.Rows + o.Broken

@@ -61,8 +61,9 @@ type Config struct {
 	TrustPrefixes map[string]int `yaml:"trust_prefixes"`
 	DefaultTrust  int            `yaml:"default_trust"`
 
-	// MaxCandidates bounds the candidates scored per record and blocking key, so that a key many
-	// records share (a switchboard number) cannot make one record's cost grow with the catalog.
+	// MaxCandidates bounds the candidates read per blocking key probed in a batch, and scored per
+	// record and key, so that a key many records share (a switchboard number, a busy grid cell)
+	// cannot make a record's cost grow with the catalog.
 	MaxCandidates int `yaml:"max_candidates"`
 }
 

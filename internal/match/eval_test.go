@@ -169,12 +169,6 @@ func evaluate(truth []demo.TruthRow, resolved map[string]string) map[string]pair
 	type row struct{ truth, canonical string }
 	byType := map[string][]row{}
 	for _, r := range truth {
-		if strings.HasPrefix(r.TruthID, "ngo:") {
-			// The grant generators number their own NGOs from 1 and draw their INNs from each
-			// list's seed: "ngo:0012" of one list is not "ngo:0012" of the other (their INNs
-			// differ). Scope those ids by list.
-			r.TruthID = r.Source + "|" + r.TruthID
-		}
 		c, ok := resolved[r.EntityType+"/"+r.Source+"/"+r.ExternalID]
 		if !ok {
 			continue // a broken row: it never reached the catalog
