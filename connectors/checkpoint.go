@@ -68,7 +68,10 @@ type RunCounts struct {
 	// Read counts records the source returned; Emitted those written to raw (deletes of a
 	// snapshot included); Rejected those sent to dlq by the connector; Deleted the deletes a
 	// completed snapshot emitted for records it no longer holds.
-	Read, Emitted, Rejected, Deleted int64
+	Read     int64 `json:"read"`
+	Emitted  int64 `json:"emitted"`
+	Rejected int64 `json:"rejected"`
+	Deleted  int64 `json:"deleted"`
 }
 
 // batchCommit is what one flush makes durable, in one transaction, after Kafka acknowledged it.

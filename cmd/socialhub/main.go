@@ -47,6 +47,7 @@ Usage:
   socialhub sources [list|run] list the sources and their runs; run one now (see -h)
   socialhub bench [flags]      end-to-end benchmark on a throwaway PostgreSQL and embedded broker (see -h)
   socialhub doctor [--json]    check Kafka, PostgreSQL, topics, migrations, secrets; say what to fix
+  socialhub review list|show|merge|split|dismiss  the entity-resolution review queue
   socialhub dlq list|show|replay  dead letters: filter, inspect, replay (talks to the running hub)
   socialhub clients create|list|revoke  API clients, their scopes and purposes
   socialhub audit verify       check the audit log's hash chain, naming the first broken row
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return cmdBench(ctx, rest, stdout, stderr, getenv)
 	case "doctor":
 		return cmdDoctor(ctx, rest, stdout, stderr, getenv)
+	case "review":
+		return cmdReview(ctx, rest, stdout, stderr, getenv)
 	case "dlq":
 		return cmdDLQ(ctx, rest, stdout, stderr, getenv)
 	case "clients":

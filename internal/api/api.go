@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +59,9 @@ type Server struct {
 	handler  http.Handler
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	mu       sync.Mutex
+	patterns []string // every pattern registered, for Routes
 }
 
 // New returns the server with its routes.
@@ -74,28 +79,28 @@ func New(opts Options) *Server {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}))
 	}
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.handleFunc("GET /healthz", s.healthz)
+	s.handleFunc("GET /readyz", s.readyz)
 	if opts.Gatherer != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+		s.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	s.handleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such resource", nil)
 	})
 	s.handler = s.observe(s.mux)
 	if opts.OpsOnly {
 		return s
 	}
-	s.mux.HandleFunc("GET /{$}", s.meta)
-	s.mux.HandleFunc("GET /services", s.listServices)
-	s.mux.HandleFunc("GET /services/{id}", s.getService)
-	s.mux.HandleFunc("GET /organizations", s.listOrganizations)
-	s.mux.HandleFunc("GET /organizations/{id}", s.getOrganization)
-	s.mux.HandleFunc("GET /openapi.json", s.openAPI)
-	s.mux.HandleFunc("GET /v1/sources", s.listSources)
-	s.mux.HandleFunc("GET /v1/sources/{name}", s.getSource)
-	s.mux.HandleFunc("POST /v1/sources/{name}/runs", s.startRun)
-	s.mux.HandleFunc("GET /v1/sources/{name}/runs/{id}", s.getRun)
+	s.handleFunc("GET /{$}", s.meta)
+	s.handleFunc("GET /services", s.listServices)
+	s.handleFunc("GET /services/{id}", s.getService)
+	s.handleFunc("GET /organizations", s.listOrganizations)
+	s.handleFunc("GET /organizations/{id}", s.getOrganization)
+	s.handleFunc("GET /openapi.json", s.openAPI)
+	s.handleFunc("GET /v1/sources", s.listSources)
+	s.handleFunc("GET /v1/sources/{name}", s.getSource)
+	s.handleFunc("POST /v1/sources/{name}/runs", s.startRun)
+	s.handleFunc("GET /v1/sources/{name}/runs/{id}", s.getRun)
 	return s
 }
 
@@ -118,7 +123,24 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Handle mounts another package's handler (Go 1.22 ServeMux pattern, e.g. "POST /v1/listings").
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.patterns = append(s.patterns, pattern)
+}
+
+func (s *Server) handleFunc(pattern string, h http.HandlerFunc) { s.Handle(pattern, h) }
+
+// Routes returns every pattern registered, the server's own and those mounted by other packages,
+// sorted: a test compares them with the OpenAPI document so that it describes what is served.
+func (s *Server) Routes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Clone(s.patterns)
+	slices.Sort(out)
+	return out
+}
 
 // observe logs and counts every request. It logs the path without the query string, which may
 // carry personal data.

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -37,6 +38,7 @@ import (
 	"socialhub/internal/pseudonym"
 	"socialhub/internal/quality"
 	"socialhub/internal/resolve"
+	"socialhub/internal/review"
 	"socialhub/internal/schedule"
 	"socialhub/internal/store"
 	"socialhub/internal/validate"
@@ -63,6 +65,9 @@ type Options struct {
 	// SingleProcess says this process is the whole hub (`socialhub run`): it takes the connectors'
 	// lease at once instead of waiting for a dead predecessor's to expire.
 	SingleProcess bool
+	// Routes, when set, is called once with every route the API serves (a test compares them with
+	// the OpenAPI document).
+	Routes func([]string)
 	// Getenv reads the secrets sources name (os.Getenv when nil).
 	Getenv func(string) string
 	// Started, when set, is called once the API serves, with the addresses in use.
@@ -304,8 +309,17 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 			_, err := registry.New(s, connectors.Deps{Logger: log, DataDir: cfg.DataDir, Getenv: getenv})
 			return err
 		}}).Mount(apiServer)
+	// The entity-resolution review queue, for operators.
+	rv, err := review.New(review.Options{Pool: pool, Catalog: cat, Outbox: outbox, Authorize: operatorOnly(cfg.HTTP.AdminToken), Logger: log})
+	if err != nil {
+		return err
+	}
+	rv.Mount(apiServer)
 	if demoFeed != nil {
 		apiServer.Handle("GET "+DemoFeedPath+"/", http.StripPrefix(DemoFeedPath, demoFeed))
+	}
+	if opts.Routes != nil {
+		opts.Routes(apiServer.Routes())
 	}
 	srv := &http.Server{Handler: apiServer, ReadHeaderTimeout: 10 * time.Second}
 
@@ -455,6 +469,20 @@ func maintain(ctx context.Context, keys *attest.Keys, elig *eligibility.Store, l
 			return nil
 		case <-time.After(time.Hour):
 		}
+	}
+}
+
+// operatorOnly admits operator requests as the API's own operator endpoints do: with an admin
+// token configured, only requests bearing it; without one, only requests from this machine.
+func operatorOnly(token string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		if token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
+		}
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		ip := net.ParseIP(host)
+		return err == nil && ip != nil && ip.IsLoopback()
 	}
 }
 
