@@ -301,13 +301,13 @@ func (p *harness) rawRecords(t *testing.T, src config.Source) []kafka.Message {
 
 // rejectedEarlier turns raw records into the dead letters validate wrote for them under an older
 // profile: the records are fine now, the reasons are the old profile's.
-func rejectedEarlier(t *testing.T, raw []kafka.Message, topics event.Topics) []kafka.Message {
+func rejectedEarlier(t *testing.T, raw []kafka.Message, topics event.Topics, firstOffset int64) []kafka.Message {
 	t.Helper()
 	out := make([]kafka.Message, len(raw))
 	for i, m := range raw {
 		var ev event.Event
 		require.NoError(t, event.Unmarshal(m.Value, &ev))
-		m.Offset = int64(i)
+		m.Offset = firstOffset + int64(i) // where on raw they were read: a dead letter's identity
 		dl, err := pipelineDeadLetter(validate.StageName, m, &ev, []event.Reason{{Field: "email", Message: "адрес почты не прошёл старую проверку"}})
 		require.NoError(t, err)
 		dl.Topic = topics.DLQ
@@ -332,7 +332,7 @@ func TestReplayRepublishesOriginals(t *testing.T) {
 	bad := p.rawRecords(t, csvSource(t, "ngo-bad", onePath, broken))
 
 	// The good records' old dead letters, and the broken record through the real validate stage.
-	require.NoError(t, p.producer.WriteMessages(ctx, append(rejectedEarlier(t, good, p.kc.Topics), bad...)...))
+	require.NoError(t, p.producer.WriteMessages(ctx, append(rejectedEarlier(t, good, p.kc.Topics, 0), bad...)...))
 	var entries []dlq.Entry
 	require.Eventually(t, func() bool {
 		entries = all(t, p.store, dlq.Filter{Status: dlq.StatusOpen})
@@ -403,7 +403,8 @@ func TestReplayRepublishesOriginals(t *testing.T) {
 	require.NoError(t, err)
 	changed, err := p.outbox.Count(ctx)
 	require.NoError(t, err)
-	require.NoError(t, p.producer.WriteMessages(ctx, rejectedEarlier(t, good, p.kc.Topics)...))
+	// Read again from raw at other positions (a later run of the source), rejected again.
+	require.NoError(t, p.producer.WriteMessages(ctx, rejectedEarlier(t, good, p.kc.Topics, 1000)...))
 	var second []string
 	require.Eventually(t, func() bool {
 		second = second[:0]
