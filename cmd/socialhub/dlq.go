@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"text/tabwriter"
 
 	"socialhub/internal/dlq"
@@ -97,7 +96,7 @@ func cmdDLQList(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	}
 	q.Set("limit", fmt.Sprint(*limit))
 	var page dlq.Page
-	if err := dlqGet(ctx, a.baseURL(cfg)+"/v1/dlq?"+q.Encode(), getenv("SOCIALHUB_ADMIN_TOKEN"), &page); err != nil {
+	if err := getJSON(ctx, a.baseURL(cfg)+"/v1/dlq?"+q.Encode(), getenv("SOCIALHUB_ADMIN_TOKEN"), &page); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -153,7 +152,7 @@ func cmdDLQShow(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		return err
 	}
 	var e dlq.Entry
-	if err := dlqGet(ctx, a.baseURL(cfg)+"/v1/dlq/"+url.PathEscape(pos[0]), getenv("SOCIALHUB_ADMIN_TOKEN"), &e); err != nil {
+	if err := getJSON(ctx, a.baseURL(cfg)+"/v1/dlq/"+url.PathEscape(pos[0]), getenv("SOCIALHUB_ADMIN_TOKEN"), &e); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -236,7 +235,7 @@ func cmdDLQReplay(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	}
 	defer resp.Body.Close()
 	var res dlq.Result
-	if err := decodeDLQAnswer(resp, &res); err != nil {
+	if err := decodeAnswer(resp, &res); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -255,49 +254,7 @@ func cmdDLQReplay(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	return nil
 }
 
-// dlqGet is getJSON with the hub's field errors spelled out.
-func dlqGet(ctx context.Context, u, token string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := apiClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w at %s (start it with 'socialhub run', or pass --api): %w", errNoHub, u, err)
-	}
-	defer resp.Body.Close()
-	return decodeDLQAnswer(resp, v)
-}
-
-// decodeDLQAnswer is decodeAnswer with the hub's field errors spelled out.
-func decodeDLQAnswer(resp *http.Response, v any) error {
-	if resp.StatusCode/100 == 2 {
-		return decodeAnswer(resp, v)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	var e struct {
-		Error  string           `json:"error"`
-		Fields []dlq.FieldError `json:"fields"`
-	}
-	if json.Unmarshal(body, &e) != nil || e.Error == "" {
-		return fmt.Errorf("the hub answered %s", resp.Status)
-	}
-	var parts []string
-	for _, f := range e.Fields {
-		parts = append(parts, f.Field+": "+f.Message)
-	}
-	if len(parts) > 0 {
-		return fmt.Errorf("the hub answered %s: %s (%s)", resp.Status, e.Error, strings.Join(parts, "; "))
-	}
-	return fmt.Errorf("the hub answered %s: %s", resp.Status, e.Error)
-}
-
+// printJSON writes v indented, Russian text as it is.
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -57,7 +57,7 @@ func cmdReview(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		}
 		q := url.Values{"status": {*status}, "page": {strconv.Itoa(*page)}, "per_page": {strconv.Itoa(*perPage)}}
 		var list review.ListAnswer
-		if err := dlqGet(ctx, a.baseURL(cfg)+"/v1/review?"+q.Encode(), getenv("SOCIALHUB_ADMIN_TOKEN"), &list); err != nil {
+		if err := getJSON(ctx, a.baseURL(cfg)+"/v1/review?"+q.Encode(), getenv("SOCIALHUB_ADMIN_TOKEN"), &list); err != nil {
 			return err
 		}
 		if *asJSON {
@@ -85,7 +85,7 @@ func cmdReview(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		token := getenv("SOCIALHUB_ADMIN_TOKEN")
 		if sub == "show" {
 			var it catalog.ReviewItem
-			if err := dlqGet(ctx, u, token, &it); err != nil {
+			if err := getJSON(ctx, u, token, &it); err != nil {
 				return err
 			}
 			if *asJSON {
@@ -111,7 +111,7 @@ func cmdReview(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		}
 		defer resp.Body.Close()
 		var answer review.DecideAnswer
-		if err := decodeDLQAnswer(resp, &answer); err != nil {
+		if err := decodeAnswer(resp, &answer); err != nil {
 			return err
 		}
 		if *asJSON {

@@ -84,7 +84,7 @@ func getJSON(ctx context.Context, url, token string, v any) error {
 	}
 	resp, err := apiClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w at %s: %w", errNoHub, url, err)
+		return fmt.Errorf("%w at %s (start it with 'socialhub run', or pass --api): %w", errNoHub, url, err)
 	}
 	defer resp.Body.Close()
 	return decodeAnswer(resp, v)
@@ -98,13 +98,25 @@ func decodeAnswer(resp *http.Response, v any) error {
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
+		// The hub's errors name the fields that are wrong: say them.
 		var e struct {
-			Error string `json:"error"`
+			Error  string `json:"error"`
+			Fields []struct {
+				Field   string `json:"field"`
+				Message string `json:"message"`
+			} `json:"fields"`
 		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return fmt.Errorf("the hub answered %s: %s", resp.Status, e.Error)
+		if json.Unmarshal(body, &e) != nil || e.Error == "" {
+			return fmt.Errorf("the hub answered %s", resp.Status)
 		}
-		return fmt.Errorf("the hub answered %s", resp.Status)
+		var parts []string
+		for _, f := range e.Fields {
+			parts = append(parts, f.Field+": "+f.Message)
+		}
+		if len(parts) > 0 {
+			return fmt.Errorf("the hub answered %s: %s (%s)", resp.Status, e.Error, strings.Join(parts, "; "))
+		}
+		return fmt.Errorf("the hub answered %s: %s", resp.Status, e.Error)
 	}
 	return json.Unmarshal(body, v)
 }
