@@ -49,9 +49,6 @@ const crashRows = 6000
 // the middle of loading, again and again, then a normal start, ends with the catalog of an
 // uninterrupted run — nothing lost, nothing doubled — and every broken row on dlq.
 func TestKillNineMidLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts hub processes; skipped with -short")
-	}
 	file := filepath.Join(t.TempDir(), "department.csv")
 	f, err := os.Create(file)
 	require.NoError(t, err)

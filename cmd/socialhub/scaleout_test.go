@@ -41,9 +41,6 @@ func scaleOutRows(t *testing.T) int {
 // middle, the others take over its partitions and the connectors' lease, and the catalog ends
 // complete, with nothing doubled, every broken row on dlq and every change published.
 func TestScaleOut(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts hub processes; skipped with -short")
-	}
 	rows := scaleOutRows(t)
 	file := filepath.Join(t.TempDir(), "department.csv")
 	f, err := os.Create(file)
