@@ -8,21 +8,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
 	"socialhub/connectors"
-	"socialhub/connectors/csv"
-	"socialhub/connectors/hsds"
-	"socialhub/connectors/ngogrants"
 	"socialhub/connectors/residents"
 	"socialhub/internal/api"
 	"socialhub/internal/catalog"
 	"socialhub/internal/config"
 	"socialhub/internal/eligibility"
-	"socialhub/internal/event"
 	"socialhub/internal/hub"
+	"socialhub/internal/hubtest"
 	"socialhub/internal/kafkatest"
 	"socialhub/internal/pgtest"
 )
@@ -31,48 +27,8 @@ import (
 // residents' registry table and a department HSDS feed, and reports every demo source with its
 // counts.
 func TestDemoRunsEverySource(t *testing.T) {
-	db := pgtest.NewDB(t, hub.Migrations()...)
-	t.Cleanup(func() {
-		// The demo's registry database lives beside the test's database.
-		conn, err := pgx.Connect(context.Background(), db.URL)
-		if err == nil {
-			_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{db.Name + "_demo_registry"}.Sanitize()+" WITH (FORCE)")
-			_ = conn.Close(context.Background())
-		}
-	})
-	kc := kafkatest.New(t, 2)
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.DatabaseURL = db.URL
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Kafka.Brokers = kc.Config.Brokers
-	cfg.Kafka.TopicPrefix = event.DefaultPrefix
-	cfg.Demo = true
-	require.NoError(t, cfg.Validate())
-
-	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan hub.Addrs, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- hub.Run(ctx, cfg, hub.Options{
-			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Registry: connectors.NewRegistry(csv.Kind(), hsds.Kind(), ngogrants.Kind(), residents.Kind()),
-			Getenv:   func(string) string { return "" }, // no key: the demo makes its own
-			Started:  func(a hub.Addrs) { started <- a },
-		})
-	}()
-	var addrs hub.Addrs
-	select {
-	case addrs = <-started:
-	case err := <-done:
-		require.FailNow(t, "hub stopped before serving", "%v", err)
-	case <-time.After(90 * time.Second):
-		require.FailNow(t, "hub did not start")
-	}
-	defer func() {
-		cancel()
-		require.NoError(t, <-done)
-	}()
+	h := hubtest.StartDemo(t, hubtest.Options{})
+	db, addrs := h.DB, h.Addrs
 
 	var status struct {
 		Sources []api.SourceStatus `json:"sources"`

@@ -15,22 +15,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"socialhub/connectors"
-	"socialhub/connectors/csv"
-	"socialhub/connectors/hsds"
-	"socialhub/connectors/ngogrants"
-	"socialhub/connectors/residents"
 	"socialhub/internal/api"
 	"socialhub/internal/config"
 	"socialhub/internal/demo"
 	"socialhub/internal/eligibility"
-	"socialhub/internal/event"
 	"socialhub/internal/hub"
-	"socialhub/internal/kafkatest"
-	"socialhub/internal/pgtest"
+	"socialhub/internal/hubtest"
 )
 
 // lockedBuffer is a log sink the test can read while the hub writes.
@@ -63,54 +56,13 @@ const (
 // passport numbers. It also scrapes /metrics of the running hub for every stage's throughput,
 // lag, errors, DLQ size and webhook backlog.
 func TestLogsCarryNoPersonalData(t *testing.T) {
-	db := pgtest.NewDB(t, hub.Migrations()...)
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), db.URL)
-		if err == nil {
-			_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{db.Name + "_demo_registry"}.Sanitize()+" WITH (FORCE)")
-			_ = conn.Close(context.Background())
-		}
-	})
-	kc := kafkatest.New(t, 2)
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.DatabaseURL = db.URL
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Kafka.Brokers = kc.Config.Brokers
-	cfg.Kafka.TopicPrefix = event.DefaultPrefix
-	cfg.Log = config.Log{Level: "debug", Format: "json"}
-	cfg.Demo = true
-	require.NoError(t, cfg.Validate())
-
 	logs := &lockedBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan hub.Addrs, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- hub.Run(ctx, cfg, hub.Options{
-			Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			Registry: connectors.NewRegistry(csv.Kind(), hsds.Kind(), ngogrants.Kind(), residents.Kind()),
-			Getenv:   func(string) string { return "" },
-			Started:  func(a hub.Addrs) { started <- a },
-		})
-	}()
-	var addrs hub.Addrs
-	select {
-	case addrs = <-started:
-	case err := <-done:
-		require.FailNow(t, "hub stopped before serving", "%v", err)
-	case <-time.After(90 * time.Second):
-		require.FailNow(t, "hub did not start")
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			require.NoError(t, <-done)
-		}
-	}
-	defer stop()
+	h := hubtest.StartDemo(t, hubtest.Options{
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Tune:   func(c *config.Config) { c.Log = config.Log{Level: "debug", Format: "json"} },
+	})
+	db, addrs, stop := h.DB, h.Addrs, h.Stop
+	cfg := struct{ DataDir string }{h.DataDir}
 
 	// The demo load: every source's first run completes and the residents land.
 	var status struct {

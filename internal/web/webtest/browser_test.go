@@ -4,13 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,21 +17,14 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
-	"socialhub/connectors"
-	"socialhub/connectors/csv"
-	"socialhub/connectors/hsds"
-	"socialhub/connectors/ngogrants"
-	"socialhub/connectors/residents"
-	"socialhub/internal/audit"
 	"socialhub/internal/clients"
 	"socialhub/internal/config"
 	"socialhub/internal/demo"
 	"socialhub/internal/eligibility"
 	"socialhub/internal/event"
-	"socialhub/internal/hub"
+	"socialhub/internal/hubtest"
 	"socialhub/internal/kafkatest"
 	"socialhub/internal/pgtest"
-	"socialhub/internal/store"
 	"socialhub/internal/web"
 	"socialhub/schemas"
 )
@@ -65,85 +52,19 @@ type bundle struct {
 	shots string // where screenshots go
 }
 
-func migrations() []store.MigrationSet {
-	sets := hub.Migrations()
-	for _, s := range sets {
-		if s.Name == web.Migrations().Name {
-			return sets // the hub already owns the front ends' tables
-		}
-	}
-	return append(sets, web.Migrations())
-}
-
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	db := pgtest.NewDB(t, migrations()...)
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), db.URL)
-		if err == nil {
-			_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{db.Name + "_demo_registry"}.Sanitize()+" WITH (FORCE)")
-			_ = conn.Close(context.Background())
-		}
-	})
-	kc := kafkatest.New(t, 2)
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.DatabaseURL = db.URL
-	cfg.HTTP.Addr = "127.0.0.1:0"
-	cfg.Kafka.Brokers = kc.Config.Brokers
-	cfg.Kafka.TopicPrefix = event.DefaultPrefix
-	cfg.Demo = true
-	require.NoError(t, cfg.Validate())
-
-	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan hub.Addrs, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- hub.Run(ctx, cfg, hub.Options{
-			Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Registry: connectors.NewRegistry(csv.Kind(), hsds.Kind(), ngogrants.Kind(), residents.Kind()),
-			Getenv:   func(string) string { return "" },
-			Started:  func(a hub.Addrs) { started <- a },
-		})
-	}()
-	var addrs hub.Addrs
-	select {
-	case addrs = <-started:
-	case err := <-done:
-		require.FailNow(t, "hub stopped before serving", "%v", err)
-	case <-time.After(90 * time.Second):
-		require.FailNow(t, "hub did not start")
-	}
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	hubURL := "http://" + addrs.HTTP
-
-	// The front ends as the hub serves them once wired; everything else goes to the hub itself.
-	// Tiles come from a server that does not answer: markers, list and details must not need them.
-	target, err := url.Parse(hubURL)
-	require.NoError(t, err)
-	h, err := web.New(web.Options{
-		Stats:   web.NewStats(db.Pool, nil),
-		Guard:   clients.NewGuard(clients.NewStore(db.Pool), audit.New(db.Pool), nil),
-		TileURL: "http://127.0.0.1:9/{z}/{x}/{y}.png",
-	})
-	require.NoError(t, err)
-	mux := http.NewServeMux()
-	h.Mount(mux)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.ErrorLog = log.New(io.Discard, "", 0) // a closed tab cancels its change stream: not an error
-	mux.Handle("/", proxy)
-	front := httptest.NewServer(mux)
-	t.Cleanup(front.Close)
+	// The hub serves the front ends itself. Its tiles come from a server that does not answer:
+	// markers, list and details must not need them.
+	h := hubtest.StartDemo(t, hubtest.Options{Tune: func(c *config.Config) { c.Web.TileURL = "http://127.0.0.1:9/{z}/{x}/{y}.png" }})
+	db, kc, hubURL := h.DB, h.Kafka, "http://"+h.Addrs.HTTP
 
 	shots := os.Getenv("SOCIALHUB_SCREENSHOTS")
 	if shots == "" {
 		shots = t.ArtifactDir()
 	}
 	require.NoError(t, os.MkdirAll(shots, 0o755))
-	b := &bundle{db: db, kafka: kc, hub: hubURL, front: front.URL, shots: shots}
+	b := &bundle{db: db, kafka: kc, hub: hubURL, front: hubURL, shots: shots}
 
 	// The demo's catalog and registry have landed.
 	require.Eventually(t, func() bool {
