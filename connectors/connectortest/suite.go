@@ -52,7 +52,7 @@ func Run(t *testing.T, f Fixture) {
 func readSubtests(t *testing.T, f Fixture) {
 	t.Run("ReadsEverything", func(t *testing.T) {
 		t.Parallel()
-		recs := readAll(t, f.New(t), nil)
+		recs := ReadAll(t, f.New(t), nil)
 		require.Len(t, recs, f.Want)
 		seen := map[string]bool{}
 		for _, r := range recs {
@@ -87,9 +87,9 @@ func readSubtests(t *testing.T, f Fixture) {
 
 	t.Run("ResumesFromPosition", func(t *testing.T) {
 		t.Parallel()
-		all := readAll(t, f.New(t), nil)
+		all := ReadAll(t, f.New(t), nil)
 		for _, k := range []int{1, f.Want / 2, f.Want - 1} {
-			rest := readAll(t, f.New(t), all[k-1].Position)
+			rest := ReadAll(t, f.New(t), all[k-1].Position)
 			require.Len(t, rest, f.Want-k, "resuming after record %d", k)
 			for i, r := range rest {
 				require.Equal(t, all[k+i].ExternalID, r.ExternalID)
@@ -97,13 +97,13 @@ func readSubtests(t *testing.T, f Fixture) {
 			}
 		}
 		// Resuming after the last record reads nothing.
-		require.Empty(t, readAll(t, f.New(t), all[len(all)-1].Position))
+		require.Empty(t, ReadAll(t, f.New(t), all[len(all)-1].Position))
 	})
 
 	t.Run("Deterministic", func(t *testing.T) {
 		t.Parallel()
-		a := readAll(t, f.New(t), nil)
-		b := readAll(t, f.New(t), nil)
+		a := ReadAll(t, f.New(t), nil)
+		b := ReadAll(t, f.New(t), nil)
 		require.Equal(t, len(a), len(b))
 		for i := range a {
 			require.Equal(t, a[i].ExternalID, b[i].ExternalID)
@@ -113,14 +113,14 @@ func readSubtests(t *testing.T, f Fixture) {
 
 	t.Run("SecondRunChangesNothing", func(t *testing.T) {
 		t.Parallel()
-		first := readAll(t, f.New(t), nil)
+		first := ReadAll(t, f.New(t), nil)
 		byID := map[string]string{}
 		for _, r := range first {
 			byID[r.Op+r.ExternalID] = string(r.Data)
 		}
 		// A run from the saved position over the same input may re-read records, but only as
 		// they were: later stages then skip them by content hash and emit no change.
-		for _, r := range readAll(t, f.New(t), first[len(first)-1].Position) {
+		for _, r := range ReadAll(t, f.New(t), first[len(first)-1].Position) {
 			data, ok := byID[r.Op+r.ExternalID]
 			require.True(t, ok, "second run read a record the first did not: %s", r.ExternalID)
 			require.Equal(t, data, string(r.Data), "second run changed %s", r.ExternalID)
@@ -130,7 +130,7 @@ func readSubtests(t *testing.T, f Fixture) {
 	t.Run("RejectsBrokenRecordsWithReasons", func(t *testing.T) {
 		t.Parallel()
 		rejected := 0
-		for _, r := range readAll(t, f.New(t), nil) {
+		for _, r := range ReadAll(t, f.New(t), nil) {
 			if len(r.Reasons) == 0 {
 				continue
 			}
@@ -227,7 +227,8 @@ func mutatingSubtests(t *testing.T, f Fixture) {
 
 }
 
-func readAll(t *testing.T, src connectors.Source, pos connectors.Position) []connectors.Record {
+// ReadAll opens src at pos, reads until end of input, acknowledges the last record and closes it.
+func ReadAll(t testing.TB, src connectors.Source, pos connectors.Position) []connectors.Record {
 	t.Helper()
 	ctx := context.Background()
 	require.NoError(t, src.Open(ctx, pos))

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 	"golang.org/x/text/encoding/charmap"
 
 	"socialhub/connectors"
@@ -41,11 +39,9 @@ DSZN-3;ORG-2;ГКУ ЦЗН «Моя работа»;;;Пособие по без�
 
 func source(t testing.TB, opts map[string]any) connectors.Source {
 	t.Helper()
-	var node yaml.Node
-	b, err := yaml.Marshal(opts)
+	cfg, err := config.NewSource("dszn", "csv", "", opts)
 	require.NoError(t, err)
-	require.NoError(t, yaml.Unmarshal(b, &node))
-	src, err := csv.New(config.Source{Name: "dszn", Kind: "csv", Options: *node.Content[0]}, connectors.Deps{})
+	src, err := csv.New(cfg, connectors.Deps{})
 	require.NoError(t, err)
 	return src
 }
@@ -146,13 +142,13 @@ func TestSnapshotIsTheContentHash(t *testing.T) {
 	srv := httptest.NewServer(l)
 	defer srv.Close()
 	src := source(t, map[string]any{"url": srv.URL, "rate_limit": -1})
-	recs := readAll(t, src, nil)
+	recs := connectortest.ReadAll(t, src, nil)
 	sum := sha256.Sum256([]byte(header + rows))
 	require.Equal(t, hex.EncodeToString(sum[:]), src.(connectors.Snapshotter).SnapshotID())
 
 	// Not modified: nothing read, the same snapshot.
 	again := source(t, map[string]any{"url": srv.URL, "rate_limit": -1})
-	require.Empty(t, readAll(t, again, recs[2].Position))
+	require.Empty(t, connectortest.ReadAll(t, again, recs[2].Position))
 	require.Equal(t, hex.EncodeToString(sum[:]), again.(connectors.Snapshotter).SnapshotID())
 }
 
@@ -163,8 +159,8 @@ func TestInterruptedRunIsNotConditional(t *testing.T) {
 	l := &list{body: header + rows}
 	srv := httptest.NewServer(l)
 	defer srv.Close()
-	recs := readAll(t, source(t, map[string]any{"url": srv.URL, "rate_limit": -1}), nil)
-	rest := readAll(t, source(t, map[string]any{"url": srv.URL, "rate_limit": -1}), recs[0].Position)
+	recs := connectortest.ReadAll(t, source(t, map[string]any{"url": srv.URL, "rate_limit": -1}), nil)
+	rest := connectortest.ReadAll(t, source(t, map[string]any{"url": srv.URL, "rate_limit": -1}), recs[0].Position)
 	require.Len(t, rest, 2)
 	require.Equal(t, "DSZN-2", rest[0].ExternalID)
 }
@@ -185,11 +181,9 @@ func TestAuthAndRateLimit(t *testing.T) {
 	srv := httptest.NewServer(l)
 	defer srv.Close()
 	env := map[string]string{"DSZN_TOKEN": "t0ken"}
-	var node yaml.Node
-	b, err := yaml.Marshal(map[string]any{"url": srv.URL, "rate_limit": 20, "auth": map[string]any{"type": "bearer", "token_env": "DSZN_TOKEN"}})
+	cfg, err := config.NewSource("dszn", "csv", "", map[string]any{"url": srv.URL, "rate_limit": 20, "auth": map[string]any{"type": "bearer", "token_env": "DSZN_TOKEN"}})
 	require.NoError(t, err)
-	require.NoError(t, yaml.Unmarshal(b, &node))
-	src, err := csv.New(config.Source{Name: "dszn", Kind: "csv", Options: *node.Content[0]}, connectors.Deps{Getenv: func(k string) string { return env[k] }})
+	src, err := csv.New(cfg, connectors.Deps{Getenv: func(k string) string { return env[k] }})
 	require.NoError(t, err)
 	start := time.Now()
 	for range 4 {
@@ -210,30 +204,14 @@ func BenchmarkCSVRead(b *testing.B) {
 	require.NoError(b, os.WriteFile(path, buf.Bytes(), 0o600))
 	n := 0
 	for b.Loop() {
-		n += len(readAll(b, source(b, map[string]any{"path": path}), nil))
+		n += len(connectortest.ReadAll(b, source(b, map[string]any{"path": path}), nil))
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }
 
-func readAll(t testing.TB, src connectors.Source, pos connectors.Position) []connectors.Record {
-	t.Helper()
-	ctx := context.Background()
-	require.NoError(t, src.Open(ctx, pos))
-	defer src.Close(ctx)
-	var out []connectors.Record
-	for {
-		r, err := src.Read(ctx)
-		if errors.Is(err, connectors.ErrEndOfInput) {
-			return out
-		}
-		require.NoError(t, err)
-		out = append(out, r)
-	}
-}
-
 func TestMapsRowToServiceDocument(t *testing.T) {
 	t.Parallel()
-	recs := readAll(t, source(t, map[string]any{"path": writeFile(t, []byte(header+rows))}), nil)
+	recs := connectortest.ReadAll(t, source(t, map[string]any{"path": writeFile(t, []byte(header+rows))}), nil)
 	require.Len(t, recs, 3, "the blank line is skipped")
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal(recs[0].Data, &doc))
@@ -273,7 +251,7 @@ func TestEncodings(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			recs := readAll(t, source(t, map[string]any{"path": writeFile(t, tc.content), "encoding": tc.encoding}), nil)
+			recs := connectortest.ReadAll(t, source(t, map[string]any{"path": writeFile(t, tc.content), "encoding": tc.encoding}), nil)
 			require.Len(t, recs, 3)
 			require.Contains(t, string(recs[0].Data), "Семейная медиация")
 		})
@@ -289,7 +267,7 @@ func TestHeaderlessWithNumberedColumns(t *testing.T) {
 		"path": writeFile(t, []byte("A-1,Центр,Психолог\nA-2,Центр,Юрист\n")), "delimiter": ",", "header": false,
 		"columns": map[string]any{"id": "1", "organization_name": "2", "service_name": "3"},
 	})
-	recs := readAll(t, src, nil)
+	recs := connectortest.ReadAll(t, src, nil)
 	require.Len(t, recs, 2)
 	require.Equal(t, "A-2", recs[1].ExternalID)
 	require.Contains(t, string(recs[1].Data), `"name":"Юрист"`)
@@ -315,10 +293,9 @@ func TestBadOptions(t *testing.T) {
 		"unknown option": {"path": "a", "colums": map[string]any{}},
 		"long delimiter": {"path": "a", "delimiter": ";;"},
 	} {
-		var node yaml.Node
-		b, _ := yaml.Marshal(opts)
-		require.NoError(t, yaml.Unmarshal(b, &node))
-		_, err := csv.New(config.Source{Name: "x", Kind: "csv", Options: *node.Content[0]}, connectors.Deps{})
+		cfg, err := config.NewSource("x", "csv", "", opts)
+		require.NoError(t, err)
+		_, err = csv.New(cfg, connectors.Deps{})
 		require.ErrorIs(t, err, connectors.ErrBadOptions, name)
 	}
 }
@@ -338,10 +315,10 @@ func TestHTTPWithETag(t *testing.T) {
 		_, _ = w.Write([]byte(body))
 	}))
 	defer srv.Close()
-	recs := readAll(t, source(t, map[string]any{"url": srv.URL}), nil)
+	recs := connectortest.ReadAll(t, source(t, map[string]any{"url": srv.URL}), nil)
 	require.Len(t, recs, 3)
 	// The next run with the saved position asks "changed?" and reads nothing.
-	again := readAll(t, source(t, map[string]any{"url": srv.URL}), recs[2].Position)
+	again := connectortest.ReadAll(t, source(t, map[string]any{"url": srv.URL}), recs[2].Position)
 	require.Empty(t, again)
 	require.Equal(t, int32(1), notModified.Load())
 }
@@ -364,10 +341,10 @@ func TestHTTPServerErrorIsRetriable(t *testing.T) {
 func TestChangedFileStartsOver(t *testing.T) {
 	t.Parallel()
 	path := writeFile(t, []byte(header+rows))
-	first := readAll(t, source(t, map[string]any{"path": path}), nil)
+	first := connectortest.ReadAll(t, source(t, map[string]any{"path": path}), nil)
 	require.NoError(t, os.WriteFile(path, []byte(header+strings.Replace(rows, "Помощь медиатора", "Помощь семейного медиатора", 1)), 0o600))
 	// The position was for the old content: the new content is read whole.
-	second := readAll(t, source(t, map[string]any{"path": path}), first[2].Position)
+	second := connectortest.ReadAll(t, source(t, map[string]any{"path": path}), first[2].Position)
 	require.Len(t, second, 3)
 	require.Contains(t, string(second[0].Data), "семейного")
 }

@@ -3,7 +3,6 @@ package hsds_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"socialhub/connectors"
 	"socialhub/connectors/connectortest"
@@ -173,30 +171,11 @@ func source(t testing.TB, opts map[string]any, env map[string]string) connectors
 	if _, ok := opts["rate_limit"]; !ok {
 		opts["rate_limit"] = -1
 	}
-	var node yaml.Node
-	b, err := yaml.Marshal(opts)
+	cfg, err := config.NewSource("trud", "hsds", "", opts)
 	require.NoError(t, err)
-	require.NoError(t, yaml.Unmarshal(b, &node))
-	src, err := hsds.New(config.Source{Name: "trud", Kind: "hsds", Options: *node.Content[0]},
-		connectors.Deps{Getenv: func(k string) string { return env[k] }})
+	src, err := hsds.New(cfg, connectors.Deps{Getenv: func(k string) string { return env[k] }})
 	require.NoError(t, err)
 	return src
-}
-
-func readAll(t testing.TB, src connectors.Source, pos connectors.Position) []connectors.Record {
-	t.Helper()
-	ctx := context.Background()
-	require.NoError(t, src.Open(ctx, pos))
-	defer src.Close(ctx)
-	var out []connectors.Record
-	for {
-		r, err := src.Read(ctx)
-		if errors.Is(err, connectors.ErrEndOfInput) {
-			return out
-		}
-		require.NoError(t, err)
-		out = append(out, r)
-	}
 }
 
 func TestAcceptance(t *testing.T) {
@@ -243,7 +222,7 @@ func TestMapsHSDSService(t *testing.T) {
 	"service_at_locations":[{"location_id":"loc-1","location":{"id":"loc-1","location_type":"physical","name":"Офис",
 		"latitude":55.75,"longitude":"не число","addresses":[{"address_1":"ул. Покровка, д. 1","city":"Москва","country":"RU","address_type":"physical","okrug":"ЦАО"}]}}]}`
 	_, srv := newFeed(t, []json.RawMessage{json.RawMessage(svc)})
-	recs := readAll(t, source(t, map[string]any{"base_url": srv.URL, "taxonomy": map[string]string{"PSY": "psych-individual"}}, nil), nil)
+	recs := connectortest.ReadAll(t, source(t, map[string]any{"base_url": srv.URL, "taxonomy": map[string]string{"PSY": "psych-individual"}}, nil), nil)
 	require.Len(t, recs, 1)
 	require.Equal(t, "svc-1", recs[0].ExternalID)
 	var doc map[string]any
@@ -281,7 +260,7 @@ func TestPagingStyles(t *testing.T) {
 			t.Parallel()
 			f, srv := newFeed(t, services)
 			f.paging = p
-			recs := readAll(t, source(t, map[string]any{"base_url": srv.URL, "per_page": 5}, nil), nil)
+			recs := connectortest.ReadAll(t, source(t, map[string]any{"base_url": srv.URL, "per_page": 5}, nil), nil)
 			require.Len(t, recs, len(services))
 			for i, r := range recs {
 				require.Equal(t, idOf(services[i]), r.ExternalID)
@@ -300,12 +279,12 @@ func TestResumesAtItsPage(t *testing.T) {
 	services := demoServices(t)
 	f, srv := newFeed(t, services)
 	opts := map[string]any{"base_url": srv.URL, "per_page": 5}
-	all := readAll(t, source(t, opts, nil), nil)
+	all := connectortest.ReadAll(t, source(t, opts, nil), nil)
 
 	// Killed after 12 records: the next run starts at page 3, item 2, as the same snapshot.
 	before := len(f.seen())
 	src := source(t, opts, nil)
-	rest := readAll(t, src, all[11].Position)
+	rest := connectortest.ReadAll(t, src, all[11].Position)
 	require.Len(t, rest, len(services)-12)
 	require.Equal(t, all[12].ExternalID, rest[0].ExternalID)
 	first := f.seen()[before]
@@ -325,25 +304,25 @@ func TestUnchangedFeedReadsNothingAndChangedReadsAll(t *testing.T) {
 	f, srv := newFeed(t, services)
 	opts := map[string]any{"base_url": srv.URL, "per_page": 50}
 	first := source(t, opts, nil)
-	all := readAll(t, first, nil)
+	all := connectortest.ReadAll(t, first, nil)
 	snap := first.(connectors.Snapshotter).SnapshotID()
 	require.NotEmpty(t, snap)
 
 	again := source(t, opts, nil)
-	require.Empty(t, readAll(t, again, all[len(all)-1].Position))
+	require.Empty(t, connectortest.ReadAll(t, again, all[len(all)-1].Position))
 	require.Equal(t, snap, again.(connectors.Snapshotter).SnapshotID(), "an unchanged list is the same snapshot")
 
 	// One service modified since: a new full listing, a new snapshot.
 	f.set(func(f *feed) { f.modified[idOf(services[2])] = time.Now().Add(time.Hour) })
 	changed := source(t, opts, nil)
-	recs := readAll(t, changed, all[len(all)-1].Position)
+	recs := connectortest.ReadAll(t, changed, all[len(all)-1].Position)
 	require.Len(t, recs, len(services))
 	require.NotEqual(t, snap, changed.(connectors.Snapshotter).SnapshotID())
 
 	// One service deleted, none modified: total_items moved, so a new full listing without it.
 	f.set(func(f *feed) { f.services = slices.Delete(slices.Clone(f.services), 7, 8) })
 	shrunk := source(t, opts, nil)
-	rest := readAll(t, shrunk, recs[len(recs)-1].Position)
+	rest := connectortest.ReadAll(t, shrunk, recs[len(recs)-1].Position)
 	require.Len(t, rest, len(services)-1)
 	for _, r := range rest {
 		require.NotEqual(t, idOf(services[7]), r.ExternalID)
@@ -366,7 +345,7 @@ func TestIncremental(t *testing.T) {
 	f, srv := newFeed(t, services)
 	opts := map[string]any{"base_url": srv.URL, "per_page": 50, "incremental": true, "overlap": "10m"}
 	first := source(t, opts, nil)
-	all := readAll(t, first, nil)
+	all := connectortest.ReadAll(t, first, nil)
 	require.Len(t, all, len(services), "the first run has no earlier one: a full list")
 	require.NotEmpty(t, first.(connectors.Snapshotter).SnapshotID())
 	require.Empty(t, f.seen()[0].Query().Get("modified_after"))
@@ -374,7 +353,7 @@ func TestIncremental(t *testing.T) {
 	f.set(func(f *feed) { f.modified[idOf(services[4])] = time.Now().Add(time.Minute) })
 	next := source(t, opts, nil)
 	start := time.Now()
-	recs := readAll(t, next, all[len(all)-1].Position)
+	recs := connectortest.ReadAll(t, next, all[len(all)-1].Position)
 	require.Len(t, recs, 1)
 	require.Equal(t, idOf(services[4]), recs[0].ExternalID)
 	require.Empty(t, next.(connectors.Snapshotter).SnapshotID(), "an incremental run is not the whole list")
@@ -400,7 +379,7 @@ func TestFullService(t *testing.T) {
 	} {
 		f, srv := newFeed(t, services)
 		f.nested = tc.nested
-		recs := readAll(t, source(t, map[string]any{"base_url": srv.URL, "full_service": tc.mode}, nil), nil)
+		recs := connectortest.ReadAll(t, source(t, map[string]any{"base_url": srv.URL, "full_service": tc.mode}, nil), nil)
 		require.Len(t, recs, len(services), tc.mode)
 		require.Contains(t, string(recs[0].Data), `"service_at_locations":[{`, tc.mode)
 		reqs := f.seen()
@@ -418,7 +397,7 @@ func TestFullService(t *testing.T) {
 	})
 	srv2 := httptest.NewServer(noFull)
 	defer srv2.Close()
-	recs := readAll(t, source(t, map[string]any{"base_url": srv2.URL}, nil), nil)
+	recs := connectortest.ReadAll(t, source(t, map[string]any{"base_url": srv2.URL}, nil), nil)
 	require.Len(t, recs, len(services))
 	require.Contains(t, string(recs[5].Data), `"service_at_locations":[{`)
 	require.Len(t, f.seen(), 1+len(services))
@@ -489,7 +468,7 @@ func TestAuthAndRateLimit(t *testing.T) {
 	f, srv := newFeed(t, demoServices(t))
 	env := map[string]string{"TRUD_TOKEN": "s3cret"}
 	start := time.Now()
-	recs := readAll(t, source(t, map[string]any{
+	recs := connectortest.ReadAll(t, source(t, map[string]any{
 		"base_url": srv.URL, "per_page": 8, "rate_limit": 20,
 		"auth": map[string]any{"type": "bearer", "token_env": "TRUD_TOKEN"},
 	}, env), nil)
@@ -517,10 +496,9 @@ func TestBadOptions(t *testing.T) {
 		"secret not set":   {"base_url": "https://x", "auth": map[string]any{"type": "bearer", "token_env": "NOPE"}},
 		"query in baseurl": {"base_url": "https://x/?a=1"},
 	} {
-		var node yaml.Node
-		b, _ := yaml.Marshal(opts)
-		require.NoError(t, yaml.Unmarshal(b, &node))
-		_, err := hsds.New(config.Source{Name: "x", Kind: "hsds", Options: *node.Content[0]}, connectors.Deps{Getenv: func(string) string { return "" }})
+		cfg, err := config.NewSource("x", "hsds", "", opts)
+		require.NoError(t, err)
+		_, err = hsds.New(cfg, connectors.Deps{Getenv: func(string) string { return "" }})
 		require.ErrorIs(t, err, connectors.ErrBadOptions, name)
 	}
 }
@@ -539,7 +517,7 @@ func BenchmarkHSDSRead(b *testing.B) {
 	opts := map[string]any{"base_url": srv.URL, "per_page": 500}
 	n := 0
 	for b.Loop() {
-		n += len(readAll(b, source(b, opts, nil), nil))
+		n += len(connectortest.ReadAll(b, source(b, opts, nil), nil))
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }

@@ -3,7 +3,6 @@ package httpjson_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"socialhub/connectors"
 	"socialhub/connectors/connectortest"
@@ -170,30 +168,11 @@ func source(t testing.TB, opts map[string]any, env map[string]string) connectors
 	if _, ok := opts["rate_limit"]; !ok {
 		opts["rate_limit"] = -1
 	}
-	var node yaml.Node
-	b, err := yaml.Marshal(opts)
+	cfg, err := config.NewSource("ngo", "httpjson", "", opts)
 	require.NoError(t, err)
-	require.NoError(t, yaml.Unmarshal(b, &node))
-	src, err := httpjson.New(config.Source{Name: "ngo", Kind: "httpjson", Options: *node.Content[0]},
-		connectors.Deps{Getenv: func(k string) string { return env[k] }})
+	src, err := httpjson.New(cfg, connectors.Deps{Getenv: func(k string) string { return env[k] }})
 	require.NoError(t, err)
 	return src
-}
-
-func readAll(t testing.TB, src connectors.Source, pos connectors.Position) []connectors.Record {
-	t.Helper()
-	ctx := context.Background()
-	require.NoError(t, src.Open(ctx, pos))
-	defer src.Close(ctx)
-	var out []connectors.Record
-	for {
-		r, err := src.Read(ctx)
-		if errors.Is(err, connectors.ErrEndOfInput) {
-			return out
-		}
-		require.NoError(t, err)
-		out = append(out, r)
-	}
 }
 
 func TestAcceptance(t *testing.T) {
@@ -231,7 +210,7 @@ func TestPaginationStyles(t *testing.T) {
 		t.Run(style, func(t *testing.T) {
 			t.Parallel()
 			a, srv := newAPI(t, style, ngoItems(10))
-			recs := readAll(t, source(t, options(srv, style), nil), nil)
+			recs := connectortest.ReadAll(t, source(t, options(srv, style), nil), nil)
 			require.Len(t, recs, 10)
 			for i, r := range recs {
 				require.Equal(t, fmt.Sprintf("ngo-%03d", i+1), r.ExternalID)
@@ -254,7 +233,7 @@ func TestPaginationStyles(t *testing.T) {
 func TestMapsFieldsWithPointers(t *testing.T) {
 	t.Parallel()
 	_, srv := newAPI(t, "none", ngoItems(2))
-	recs := readAll(t, source(t, options(srv, "none"), nil), nil)
+	recs := connectortest.ReadAll(t, source(t, options(srv, "none"), nil), nil)
 	v, err := schemas.NewValidator()
 	require.NoError(t, err)
 	viol, err := v.Validate(recs[1].EntityType, recs[1].Data)
@@ -277,7 +256,7 @@ func TestRejectsUnmappableItems(t *testing.T) {
 	delete(items[0], "uid")
 	items[1]["contacts"] = []any{map[string]any{"phone": []any{"1", "2"}}}
 	_, srv := newAPI(t, "none", items)
-	recs := readAll(t, source(t, options(srv, "none"), nil), nil)
+	recs := connectortest.ReadAll(t, source(t, options(srv, "none"), nil), nil)
 	require.Len(t, recs, 3)
 	require.Equal(t, "id", recs[0].Reasons[0].Field)
 	require.True(t, strings.HasPrefix(recs[0].ExternalID, "item-"), "keyed by its content")
@@ -285,7 +264,7 @@ func TestRejectsUnmappableItems(t *testing.T) {
 	require.Equal(t, "ngo-002", recs[1].ExternalID)
 	require.Equal(t, "phone", recs[1].Reasons[0].Field)
 	require.Empty(t, recs[2].Reasons)
-	again := readAll(t, source(t, options(srv, "none"), nil), nil)
+	again := connectortest.ReadAll(t, source(t, options(srv, "none"), nil), nil)
 	require.Equal(t, recs[0].ExternalID, again[0].ExternalID)
 }
 
@@ -300,15 +279,15 @@ func TestResumesAtTheNextRequest(t *testing.T) {
 		{"link", "p", "3"},
 	} {
 		a, srv := newAPI(t, tc.style, ngoItems(10))
-		all := readAll(t, source(t, options(srv, tc.style), nil), nil)
+		all := connectortest.ReadAll(t, source(t, options(srv, tc.style), nil), nil)
 		before := len(a.seen())
 		// Killed after 8 records, the end of the second page: the next run asks for the third.
-		rest := readAll(t, source(t, options(srv, tc.style), nil), all[7].Position)
+		rest := connectortest.ReadAll(t, source(t, options(srv, tc.style), nil), all[7].Position)
 		require.Len(t, rest, 2, tc.style)
 		require.Equal(t, "ngo-009", rest[0].ExternalID, tc.style)
 		require.Equal(t, tc.want, a.seen()[before].Query().Get(tc.key), tc.style)
 		// Killed in the middle of a page: that page again, its first items skipped.
-		rest = readAll(t, source(t, options(srv, tc.style), nil), all[5].Position)
+		rest = connectortest.ReadAll(t, source(t, options(srv, tc.style), nil), all[5].Position)
 		require.Len(t, rest, 4, tc.style)
 		require.Equal(t, "ngo-007", rest[0].ExternalID, tc.style)
 	}
@@ -318,22 +297,22 @@ func TestUnchangedAndChangedLists(t *testing.T) {
 	t.Parallel()
 	a, srv := newAPI(t, "cursor", ngoItems(10))
 	first := source(t, options(srv, "cursor"), nil)
-	all := readAll(t, first, nil)
+	all := connectortest.ReadAll(t, first, nil)
 	snap := first.(connectors.Snapshotter).SnapshotID()
 	require.Len(t, snap, 64)
 	again := source(t, options(srv, "cursor"), nil)
-	require.Empty(t, readAll(t, again, all[9].Position))
+	require.Empty(t, connectortest.ReadAll(t, again, all[9].Position))
 	require.Equal(t, snap, again.(connectors.Snapshotter).SnapshotID())
 
 	a.set(func(a *api) { a.items[3]["title"] = "Новое название" })
 	changed := source(t, options(srv, "cursor"), nil)
-	require.Len(t, readAll(t, changed, all[9].Position), 10)
+	require.Len(t, connectortest.ReadAll(t, changed, all[9].Position), 10)
 	require.NotEqual(t, snap, changed.(connectors.Snapshotter).SnapshotID())
 
 	opts := options(srv, "cursor")
 	opts["full_list"] = false
 	partial := source(t, opts, nil)
-	readAll(t, partial, nil)
+	connectortest.ReadAll(t, partial, nil)
 	require.Empty(t, partial.(connectors.Snapshotter).SnapshotID(), "a list that is not full is no snapshot")
 }
 
@@ -356,7 +335,7 @@ func TestTransientErrorsAreRetriable(t *testing.T) {
 	}
 	// Mid-run: a resumed run meets the failure on Read.
 	a, srv := newAPI(t, "page", ngoItems(10))
-	all := readAll(t, source(t, options(srv, "page"), nil), nil)
+	all := connectortest.ReadAll(t, source(t, options(srv, "page"), nil), nil)
 	a.set(func(a *api) { a.status = http.StatusBadGateway })
 	src := source(t, options(srv, "page"), nil)
 	require.NoError(t, src.Open(context.Background(), all[3].Position))
@@ -401,7 +380,7 @@ func TestAuthAndRateLimit(t *testing.T) {
 	o["rate_limit"] = 20
 	o["auth"] = map[string]any{"type": "basic", "user_env": "NGO_USER", "password_env": "NGO_PASSWORD"}
 	start := time.Now()
-	require.Len(t, readAll(t, source(t, o, env), nil), 16)
+	require.Len(t, connectortest.ReadAll(t, source(t, o, env), nil), 16)
 	n := len(a.seen())
 	require.Equal(t, 5, n, "four pages and the empty one that ends the list")
 	require.GreaterOrEqual(t, time.Since(start), time.Duration(n-1)*50*time.Millisecond-10*time.Millisecond)
@@ -427,10 +406,9 @@ func TestBadOptions(t *testing.T) {
 		"negative size":    {"url": "https://x", "fields": ngoFields, "pagination": map[string]any{"type": "page", "size": -5}},
 		"negative maxpage": {"url": "https://x", "fields": ngoFields, "max_pages": -1},
 	} {
-		var node yaml.Node
-		b, _ := yaml.Marshal(opts)
-		require.NoError(t, yaml.Unmarshal(b, &node))
-		_, err := httpjson.New(config.Source{Name: "x", Kind: "httpjson", Options: *node.Content[0]}, connectors.Deps{Getenv: func(string) string { return "" }})
+		cfg, err := config.NewSource("x", "httpjson", "", opts)
+		require.NoError(t, err)
+		_, err = httpjson.New(cfg, connectors.Deps{Getenv: func(string) string { return "" }})
 		require.ErrorIs(t, err, connectors.ErrBadOptions, name)
 	}
 }
@@ -441,7 +419,7 @@ func BenchmarkHTTPJSONRead(b *testing.B) {
 	o["pagination"].(map[string]any)["size"] = 500
 	n := 0
 	for b.Loop() {
-		n += len(readAll(b, source(b, o, nil), nil))
+		n += len(connectortest.ReadAll(b, source(b, o, nil), nil))
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }

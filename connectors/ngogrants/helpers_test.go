@@ -2,14 +2,11 @@ package ngogrants_test
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"socialhub/connectors"
 	"socialhub/connectors/ngogrants"
@@ -19,11 +16,9 @@ import (
 
 func options(t testing.TB, opts map[string]any) config.Source {
 	t.Helper()
-	var node yaml.Node
-	b, err := yaml.Marshal(opts)
+	cfg, err := config.NewSource("grants", ngogrants.KindName, "", opts)
 	require.NoError(t, err)
-	require.NoError(t, yaml.Unmarshal(b, &node))
-	return config.Source{Name: "grants", Kind: ngogrants.KindName, Options: *node.Content[0]}
+	return cfg
 }
 
 func source(t testing.TB, opts map[string]any) *ngogrants.Source {
@@ -38,22 +33,6 @@ func writeFile(t testing.TB, name string, content []byte) string {
 	path := filepath.Join(t.TempDir(), name)
 	require.NoError(t, os.WriteFile(path, content, 0o600))
 	return path
-}
-
-func readAll(t testing.TB, src connectors.Source, pos connectors.Position) []connectors.Record {
-	t.Helper()
-	ctx := context.Background()
-	require.NoError(t, src.Open(ctx, pos))
-	defer src.Close(ctx)
-	var out []connectors.Record
-	for {
-		r, err := src.Read(ctx)
-		if errors.Is(err, connectors.ErrEndOfInput) {
-			return out
-		}
-		require.NoError(t, err)
-		out = append(out, r)
-	}
 }
 
 func demoXLSX(t testing.TB, opts demo.GrantsOptions) ([]byte, demo.GrantsManifest) {

@@ -63,7 +63,7 @@ func grant(t *testing.T, r connectors.Record) map[string]any {
 func TestMessyList(t *testing.T) {
 	t.Parallel()
 	content := append([]byte("\xef\xbb\xbf"), header+messRows...)
-	recs := readAll(t, source(t, map[string]any{"path": writeFile(t, "list.csv", content), "operator": "Фонд президентских грантов"}), nil)
+	recs := connectortest.ReadAll(t, source(t, map[string]any{"path": writeFile(t, "list.csv", content), "operator": "Фонд президентских грантов"}), nil)
 	ids := make([]string, len(recs))
 	for i, r := range recs {
 		ids[i] = r.ExternalID
@@ -139,7 +139,7 @@ func TestMessyList(t *testing.T) {
 func TestRegionsFilter(t *testing.T) {
 	t.Parallel()
 	path := writeFile(t, "list.csv", []byte(header+messRows))
-	recs := readAll(t, source(t, map[string]any{"path": path, "regions": []string{"Город Москва"}}), nil)
+	recs := connectortest.ReadAll(t, source(t, map[string]any{"path": path, "regions": []string{"Город Москва"}}), nil)
 	require.Len(t, recs, 10)
 	require.NotContains(t, byID(recs), "24-1-000008", "Московская область is not the city's")
 	_, err := ngogrants.New(options(t, map[string]any{"path": path, "regions": []string{"Москва"},
@@ -170,7 +170,7 @@ func TestEncodingsAndDelimiters(t *testing.T) {
 			for k, v := range tc.opts {
 				opts[k] = v
 			}
-			recs := readAll(t, source(t, opts), nil)
+			recs := connectortest.ReadAll(t, source(t, opts), nil)
 			require.Len(t, recs, 11)
 			require.Equal(t, "Серебряный волонтёр", grant(t, recs[0])["project_title"])
 		})
@@ -186,7 +186,7 @@ func TestHeaderless(t *testing.T) {
 		"header": false, "delimiter": ",",
 		"columns": map[string]any{"region": "1", "inn": "2", "application_number": "3", "organization_name": "4", "amount": "5", "status": "9"},
 	})
-	recs := readAll(t, src, nil)
+	recs := connectortest.ReadAll(t, src, nil)
 	require.Len(t, recs, 2)
 	require.Equal(t, `АНО "Рядом"`, doc(t, recs[0])["name"])
 	require.Equal(t, "1000.00", grant(t, recs[0])["amount"])
@@ -212,7 +212,7 @@ func TestMissingColumnNamesTheMapping(t *testing.T) {
 	require.ErrorContains(t, err, "no header row names")
 
 	// An empty list is an empty run, not an error.
-	require.Empty(t, readAll(t, source(t, map[string]any{"path": writeFile(t, "list.csv", nil)}), nil))
+	require.Empty(t, connectortest.ReadAll(t, source(t, map[string]any{"path": writeFile(t, "list.csv", nil)}), nil))
 }
 
 func TestBadOptions(t *testing.T) {
@@ -239,11 +239,11 @@ func TestXLSX(t *testing.T) {
 	t.Parallel()
 	raw, man := demoXLSX(t, demo.GrantsOptions{Seed: 3})
 	path := writeFile(t, "list.xlsx", raw)
-	recs := readAll(t, source(t, map[string]any{"path": path, "operator": "Фонд президентских грантов"}), nil)
+	recs := connectortest.ReadAll(t, source(t, map[string]any{"path": path, "operator": "Фонд президентских грантов"}), nil)
 	checkAgainstManifest(t, recs, man)
 
 	// The same, named explicitly; and a sheet that is not there.
-	require.Len(t, readAll(t, source(t, map[string]any{"path": path, "format": "xlsx", "sheet": "Победители"}), nil), len(recs))
+	require.Len(t, connectortest.ReadAll(t, source(t, map[string]any{"path": path, "format": "xlsx", "sheet": "Победители"}), nil), len(recs))
 	err := source(t, map[string]any{"path": path, "sheet": "Лист2"}).Open(context.Background(), nil)
 	require.ErrorIs(t, err, ngogrants.ErrNoSheet)
 	require.ErrorContains(t, err, "Победители")
@@ -277,7 +277,7 @@ func TestXLSXSheetAndTypedCells(t *testing.T) {
 		"Проект", "1 000 000,00 ₽", "2024-03-01", "45716", "завершён"}))
 	var buf bytes.Buffer
 	require.NoError(t, f.Write(&buf))
-	recs := readAll(t, source(t, map[string]any{"path": writeFile(t, "list.xlsx", buf.Bytes()), "sheet": "2024"}), nil)
+	recs := connectortest.ReadAll(t, source(t, map[string]any{"path": writeFile(t, "list.xlsx", buf.Bytes()), "sheet": "2024"}), nil)
 	require.Len(t, recs, 2)
 	require.Nil(t, recs[0].Reasons, "%v", recs[0].Reasons)
 	g := grant(t, recs[0])
@@ -293,7 +293,7 @@ func TestXLSXSheetAndTypedCells(t *testing.T) {
 func TestDemoCSVWindows1251(t *testing.T) {
 	t.Parallel()
 	raw, man := demoCSV(t, demo.GrantsOptions{Seed: 9})
-	recs := readAll(t, source(t, map[string]any{"path": writeFile(t, "list.csv", raw)}), nil)
+	recs := connectortest.ReadAll(t, source(t, map[string]any{"path": writeFile(t, "list.csv", raw)}), nil)
 	checkAgainstManifest(t, recs, man)
 }
 
@@ -354,19 +354,19 @@ func TestHTTPWithETag(t *testing.T) {
 	}))
 	defer srv.Close()
 	src := source(t, map[string]any{"url": srv.URL})
-	recs := readAll(t, src, nil)
+	recs := connectortest.ReadAll(t, src, nil)
 	require.Len(t, recs, 10)
 	sum := sha256.Sum256(raw)
 	require.Equal(t, hex.EncodeToString(sum[:]), src.SnapshotID())
 
 	// Restart mid-run: the rest is read, from a fresh, unconditional fetch.
-	rest := readAll(t, source(t, map[string]any{"url": srv.URL}), recs[3].Position)
+	rest := connectortest.ReadAll(t, source(t, map[string]any{"url": srv.URL}), recs[3].Position)
 	require.Len(t, rest, 6)
 	require.Equal(t, recs[4].ExternalID, rest[0].ExternalID)
 	require.Zero(t, conditional.Load())
 
 	again := source(t, map[string]any{"url": srv.URL})
-	require.Empty(t, readAll(t, again, recs[9].Position))
+	require.Empty(t, connectortest.ReadAll(t, again, recs[9].Position))
 	require.Equal(t, int32(1), notModified.Load())
 	require.Empty(t, again.SnapshotID(), "a 304 run read no list")
 }
@@ -389,9 +389,9 @@ func TestHTTPErrors(t *testing.T) {
 func TestChangedListStartsOver(t *testing.T) {
 	t.Parallel()
 	path := writeFile(t, "list.csv", []byte(header+messRows))
-	first := readAll(t, source(t, map[string]any{"path": path}), nil)
+	first := connectortest.ReadAll(t, source(t, map[string]any{"path": path}), nil)
 	require.NoError(t, os.WriteFile(path, []byte(header+strings.Replace(messRows, "Школа  медиации", "Школа семейной медиации", 1)), 0o600))
-	second := readAll(t, source(t, map[string]any{"path": path}), first[4].Position)
+	second := connectortest.ReadAll(t, source(t, map[string]any{"path": path}), first[4].Position)
 	require.Len(t, second, len(first), "another list is read whole")
 	require.Equal(t, "Школа семейной медиации", grant(t, second[1])["project_title"])
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +15,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"socialhub/connectors"
 	"socialhub/connectors/connectortest"
@@ -51,11 +49,9 @@ func env(dsn string) func(string) string {
 
 func build(t testing.TB, opts map[string]any, getenv func(string) string) (connectors.Source, error) {
 	t.Helper()
-	var node yaml.Node
-	b, err := yaml.Marshal(opts)
+	cfg, err := config.NewSource("residents", residents.KindName, "", opts)
 	require.NoError(t, err)
-	require.NoError(t, yaml.Unmarshal(b, &node))
-	return residents.New(config.Source{Name: "residents", Kind: residents.KindName, Options: *node.Content[0]}, connectors.Deps{Getenv: getenv})
+	return residents.New(cfg, connectors.Deps{Getenv: getenv})
 }
 
 func source(t testing.TB, opts map[string]any, getenv func(string) string) connectors.Source {
@@ -72,22 +68,6 @@ func pseudonymOf(t testing.TB, snils string) string {
 	s, err := p.Pseudonym(snils)
 	require.NoError(t, err)
 	return s
-}
-
-func readAll(t testing.TB, src connectors.Source, pos connectors.Position) []connectors.Record {
-	t.Helper()
-	ctx := context.Background()
-	require.NoError(t, src.Open(ctx, pos))
-	defer func() { require.NoError(t, src.Close(ctx)) }()
-	var out []connectors.Record
-	for {
-		r, err := src.Read(ctx)
-		if errors.Is(err, connectors.ErrEndOfInput) {
-			return out
-		}
-		require.NoError(t, err)
-		out = append(out, r)
-	}
 }
 
 // breakSNILS changes a resident's control number so that it no longer holds.
@@ -241,7 +221,7 @@ func TestNoDirectIdentifiers(t *testing.T) {
 		"csv":   source(t, map[string]any{"mode": "snapshot", "path": csvPath, "format": "csv"}, env("")),
 		"jsonl": source(t, map[string]any{"mode": "snapshot", "path": jsonlPath, "format": "jsonl"}, env("")),
 	} {
-		recs := readAll(t, src, nil)
+		recs := connectortest.ReadAll(t, src, nil)
 		require.Len(t, recs, 300, name)
 		rejected := 0
 		for i, rec := range recs {
@@ -276,8 +256,8 @@ func TestDocumentsValidate(t *testing.T) {
 	path := snapshotFile(t, demo.FormatCSV, reg.rows)
 	v, err := schemas.NewValidator()
 	require.NoError(t, err)
-	table := readAll(t, source(t, tableOptions(nil), env(reg.db.URL)), nil)
-	snap := readAll(t, source(t, map[string]any{"mode": "snapshot", "path": path, "format": "csv"}, env("")), nil)
+	table := connectortest.ReadAll(t, source(t, tableOptions(nil), env(reg.db.URL)), nil)
+	snap := connectortest.ReadAll(t, source(t, map[string]any{"mode": "snapshot", "path": path, "format": "csv"}, env("")), nil)
 	require.Len(t, table, 500)
 	require.Len(t, snap, 500)
 	normalized := 0
@@ -309,7 +289,7 @@ func TestTableResumesAcrossPagesAfterRestart(t *testing.T) {
 	t.Parallel()
 	reg := newRegistry(t, 50)
 	opts := tableOptions(map[string]any{"page_size": 4})
-	all := readAll(t, source(t, opts, env(reg.db.URL)), nil)
+	all := connectortest.ReadAll(t, source(t, opts, env(reg.db.URL)), nil)
 	require.Len(t, all, 50)
 
 	// A run stopped after 10 records (mid-page: pages hold 4), then a new process resumes.
@@ -323,7 +303,7 @@ func TestTableResumesAcrossPagesAfterRestart(t *testing.T) {
 		got = append(got, r)
 	}
 	require.NoError(t, first.Close(ctx))
-	got = append(got, readAll(t, source(t, opts, env(reg.db.URL)), got[9].Position)...)
+	got = append(got, connectortest.ReadAll(t, source(t, opts, env(reg.db.URL)), got[9].Position)...)
 	require.Len(t, got, 50)
 	for i := range all {
 		require.Equal(t, all[i].ExternalID, got[i].ExternalID)
@@ -336,17 +316,17 @@ func TestTableReadsRowsUpdatedAfterARun(t *testing.T) {
 	reg := newRegistry(t, 20)
 	ctx := context.Background()
 	opts := tableOptions(map[string]any{"deleted_column": "deleted"})
-	all := readAll(t, source(t, opts, env(reg.db.URL)), nil)
+	all := connectortest.ReadAll(t, source(t, opts, env(reg.db.URL)), nil)
 	require.Len(t, all, 20)
 	last := all[len(all)-1].Position
-	require.Empty(t, readAll(t, source(t, opts, env(reg.db.URL)), last), "nothing changed")
+	require.Empty(t, connectortest.ReadAll(t, source(t, opts, env(reg.db.URL)), last), "nothing changed")
 
 	// The registry changes two residents: one moves to Марьино, one is removed.
 	_, err := reg.db.Pool.Exec(ctx, `
 		UPDATE registry_residents SET district = 'район Марьино', okrug = 'ЮВАО', updated_at = updated_at + interval '1 day' WHERE id = 3;
 		UPDATE registry_residents SET deleted = true, updated_at = updated_at + interval '2 days' WHERE id = 8`)
 	require.NoError(t, err)
-	next := readAll(t, source(t, opts, env(reg.db.URL)), last)
+	next := connectortest.ReadAll(t, source(t, opts, env(reg.db.URL)), last)
 	require.Len(t, next, 2)
 	require.Equal(t, all[2].ExternalID, next[0].ExternalID)
 	require.Equal(t, event.OpUpsert, next[0].Op)
@@ -354,7 +334,7 @@ func TestTableReadsRowsUpdatedAfterARun(t *testing.T) {
 	require.Equal(t, all[7].ExternalID, next[1].ExternalID, "the delete carries the same pseudonym as the upserts")
 	require.Equal(t, event.OpDelete, next[1].Op)
 	require.Nil(t, next[1].Data)
-	require.Empty(t, readAll(t, source(t, opts, env(reg.db.URL)), next[1].Position))
+	require.Empty(t, connectortest.ReadAll(t, source(t, opts, env(reg.db.URL)), next[1].Position))
 }
 
 func TestSnapshotIDAndResume(t *testing.T) {
@@ -363,7 +343,7 @@ func TestSnapshotIDAndResume(t *testing.T) {
 	path := snapshotFile(t, demo.FormatJSONL, rows)
 	opts := map[string]any{"mode": "snapshot", "path": path, "format": "jsonl"}
 	src := source(t, opts, env(""))
-	all := readAll(t, src, nil)
+	all := connectortest.ReadAll(t, src, nil)
 	id := src.(connectors.Snapshotter).SnapshotID()
 	require.Len(t, id, 64)
 	raw, err := os.ReadFile(path)
@@ -371,7 +351,7 @@ func TestSnapshotIDAndResume(t *testing.T) {
 	require.Equal(t, id, fmt.Sprintf("%x", sha256Sum(raw)))
 
 	again := source(t, opts, env(""))
-	rest := readAll(t, again, all[4].Position)
+	rest := connectortest.ReadAll(t, again, all[4].Position)
 	require.Len(t, rest, 5)
 	require.Equal(t, id, again.(connectors.Snapshotter).SnapshotID(), "a resumed snapshot keeps its id")
 }

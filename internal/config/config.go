@@ -217,6 +217,19 @@ type Source struct {
 	Options  yaml.Node `yaml:"options"`
 }
 
+// NewSource builds a source whose options are the YAML encoding of options (a map or a struct
+// with yaml tags), as if they had been written in the config file.
+func NewSource(name, kind, schedule string, options any) (Source, error) {
+	s := Source{Name: name, Kind: kind, Schedule: schedule}
+	if options == nil {
+		return s, nil
+	}
+	if err := s.Options.Encode(options); err != nil {
+		return s, fmt.Errorf("error encoding options of source %q: %w", name, err)
+	}
+	return s, nil
+}
+
 // DecodeOptions decodes the source's options into v, refusing unknown fields so a typo in a
 // mapping is an error at start, not a silently empty column.
 func (s Source) DecodeOptions(v any) error {

@@ -95,3 +95,22 @@ func TestExampleConfigIsValid(t *testing.T) {
 		require.True(t, s.Disabled, "example source %s must be disabled", s.Name)
 	}
 }
+
+func TestNewSource(t *testing.T) {
+	t.Parallel()
+	src, err := config.NewSource("dszn", "csv", "@every 1h", map[string]any{"path": "/srv/points.csv", "header": false})
+	require.NoError(t, err)
+	var opts struct {
+		Path   string `yaml:"path"`
+		Header bool   `yaml:"header"`
+	}
+	require.NoError(t, src.DecodeOptions(&opts))
+	require.Equal(t, "/srv/points.csv", opts.Path)
+	require.False(t, opts.Header)
+	require.Equal(t, "@every 1h", src.Schedule)
+	// Unknown options are still refused when the kind decodes them.
+	var narrow struct {
+		Path string `yaml:"path"`
+	}
+	require.ErrorContains(t, src.DecodeOptions(&narrow), "header")
+}

@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"socialhub/connectors"
 	"socialhub/connectors/hsds"
@@ -108,9 +107,9 @@ func TestHSDSFeedPassesKindAndProfile(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(demo.HSDSFeed(demo.HSDSFeedOptions{}))
 	defer srv.Close()
-	var node yaml.Node
-	require.NoError(t, yaml.Unmarshal([]byte("base_url: "+srv.URL+"\nper_page: 9\nrate_limit: -1\n"), &node))
-	src, err := hsds.New(config.Source{Name: "trud", Kind: "hsds", Options: *node.Content[0]}, connectors.Deps{})
+	cfg, err := config.NewSource("trud", "hsds", "", map[string]any{"base_url": srv.URL, "per_page": 9, "rate_limit": -1})
+	require.NoError(t, err)
+	src, err := hsds.New(cfg, connectors.Deps{})
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, src.Open(ctx, nil))

@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"socialhub/connectors"
 	"socialhub/connectors/csv"
@@ -102,11 +101,9 @@ func startPipeline(t *testing.T) *harness {
 // csvSource is a csv source reading path with the given column mapping.
 func csvSource(t *testing.T, name, path string, cols csv.Columns) config.Source {
 	t.Helper()
-	b, err := yaml.Marshal(map[string]any{"path": path, "columns": cols})
+	src, err := config.NewSource(name, csv.KindName, "@every 1h", map[string]any{"path": path, "columns": cols})
 	require.NoError(t, err)
-	var doc yaml.Node
-	require.NoError(t, yaml.Unmarshal(b, &doc))
-	return config.Source{Name: name, Kind: csv.KindName, Schedule: "@every 1h", Options: *doc.Content[0]}
+	return src
 }
 
 // departmentFile writes the demo generator's department file with rows valid rows and no broken

@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"go.yaml.in/yaml/v3"
 
 	"socialhub/internal/config"
 	"socialhub/internal/demo"
@@ -51,11 +50,11 @@ type demoSetup struct {
 // DemoSources returns the configs of the demo sources of a hub with the given data directory
 // (for status listings; the registry's DSN is left out).
 func DemoSources(dataDir string) []config.Source {
-	dept, _ := optionsSource(DemoSourceName, "csv", "*/15 * * * *", map[string]any{"path": filepath.Join(dataDir, "demo", "department.csv")})
-	res, _ := optionsSource(DemoResidentsSource, "residents", "*/5 * * * *", map[string]any{"mode": "table"})
-	feed, _ := optionsSource(DemoFeedSource, "hsds", "*/10 * * * *", map[string]any{"base_url": "http://127.0.0.1" + DemoFeedPath})
-	fpg, _ := optionsSource(DemoFPGGrantsSource, "ngogrants", "0 3 * * *", map[string]any{"path": filepath.Join(dataDir, "demo", "grants-fpg.xlsx")})
-	city, _ := optionsSource(DemoCityGrants, "ngogrants", "0 3 * * *", map[string]any{"path": filepath.Join(dataDir, "demo", "grants-city.csv")})
+	dept, _ := config.NewSource(DemoSourceName, "csv", "*/15 * * * *", map[string]any{"path": filepath.Join(dataDir, "demo", "department.csv")})
+	res, _ := config.NewSource(DemoResidentsSource, "residents", "*/5 * * * *", map[string]any{"mode": "table"})
+	feed, _ := config.NewSource(DemoFeedSource, "hsds", "*/10 * * * *", map[string]any{"base_url": "http://127.0.0.1" + DemoFeedPath})
+	fpg, _ := config.NewSource(DemoFPGGrantsSource, "ngogrants", "0 3 * * *", map[string]any{"path": filepath.Join(dataDir, "demo", "grants-fpg.xlsx")})
+	city, _ := config.NewSource(DemoCityGrants, "ngogrants", "0 3 * * *", map[string]any{"path": filepath.Join(dataDir, "demo", "grants-city.csv")})
 	return []config.Source{dept, res, feed, fpg, city}
 }
 
@@ -80,7 +79,7 @@ func setupDemo(ctx context.Context, dataDir, dbURL, apiAddr string, getenv func(
 	if err != nil {
 		return d, err
 	}
-	dept, err := optionsSource(DemoSourceName, "csv", "*/15 * * * *", map[string]any{"path": deptPath})
+	dept, err := config.NewSource(DemoSourceName, "csv", "*/15 * * * *", map[string]any{"path": deptPath})
 	if err != nil {
 		return d, err
 	}
@@ -88,7 +87,7 @@ func setupDemo(ctx context.Context, dataDir, dbURL, apiAddr string, getenv func(
 	// The department's HSDS feed, served by the hub's own API.
 	feedOpts := demo.HSDSFeedOptions{Seed: demoSeed}
 	d.feed = demo.HSDSFeed(feedOpts)
-	feed, err := optionsSource(DemoFeedSource, "hsds", "*/10 * * * *", map[string]any{
+	feed, err := config.NewSource(DemoFeedSource, "hsds", "*/10 * * * *", map[string]any{
 		"base_url": "http://" + apiAddr + DemoFeedPath, "per_page": 50, "rate_limit": -1,
 	})
 	if err != nil {
@@ -104,7 +103,7 @@ func setupDemo(ctx context.Context, dataDir, dbURL, apiAddr string, getenv func(
 	if err != nil {
 		return d, err
 	}
-	res, err := optionsSource(DemoResidentsSource, "residents", "*/5 * * * *", map[string]any{
+	res, err := config.NewSource(DemoResidentsSource, "residents", "*/5 * * * *", map[string]any{
 		"mode": "table", "dsn": regURL, "table": demo.DefaultResidentsTable,
 	})
 	if err != nil {
@@ -170,7 +169,7 @@ func writeGrantLists(dir string, log *slog.Logger) ([]config.Source, []demo.Trut
 		if err != nil {
 			return nil, nil, err
 		}
-		s, err := optionsSource(g.source, "ngogrants", "0 3 * * *", map[string]any{"path": path})
+		s, err := config.NewSource(g.source, "ngogrants", "0 3 * * *", map[string]any{"path": path})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -308,23 +307,5 @@ func writeOnce(path string, fn func(*os.File) error) error {
 
 // CSVSource builds the config of a csv source reading path with the default column mapping.
 func CSVSource(name, path, schedule string) (config.Source, error) {
-	return optionsSource(name, "csv", schedule, map[string]any{"path": path})
-}
-
-// optionsSource builds a source config whose options are the given map.
-func optionsSource(name, kind, schedule string, options map[string]any) (config.Source, error) {
-	var node yaml.Node
-	b, err := yaml.Marshal(options)
-	if err != nil {
-		return config.Source{}, err
-	}
-	if err := yaml.Unmarshal(b, &node); err != nil {
-		return config.Source{}, err
-	}
-	// Unmarshal gives a document node; options are its mapping.
-	opts := node
-	if node.Kind == yaml.DocumentNode && len(node.Content) == 1 {
-		opts = *node.Content[0]
-	}
-	return config.Source{Name: name, Kind: kind, Schedule: schedule, Options: opts}, nil
+	return config.NewSource(name, "csv", schedule, map[string]any{"path": path})
 }

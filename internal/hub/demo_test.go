@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"socialhub/connectors"
 	"socialhub/connectors/residents"
@@ -77,11 +76,12 @@ func TestBadSourceStopsStart(t *testing.T) {
 	cfg.DatabaseURL = db.URL
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Kafka.Brokers = kc.Config.Brokers
-	var node yaml.Node
-	require.NoError(t, yaml.Unmarshal([]byte("mode: table\ndsn: postgres://x@127.0.0.1:1/registry\ntable: registry_residents\n"), &node))
-	cfg.Sources = []config.Source{{Name: "registry", Kind: "residents", Options: *node.Content[0]}}
+	src, err := config.NewSource("registry", "residents", "", map[string]any{
+		"mode": "table", "dsn": "postgres://x@127.0.0.1:1/registry", "table": "registry_residents"})
+	require.NoError(t, err)
+	cfg.Sources = []config.Source{src}
 	require.NoError(t, cfg.Validate())
-	err := hub.Run(context.Background(), cfg, hub.Options{
+	err = hub.Run(context.Background(), cfg, hub.Options{
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry: connectors.NewRegistry(residents.Kind()),
 		Getenv:   func(string) string { return "" },

@@ -16,7 +16,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"socialhub/connectors"
 	"socialhub/connectors/csv"
@@ -44,11 +43,9 @@ type demoWorld struct {
 
 func sourceConfig(t testing.TB, name, kind string, opts map[string]any) config.Source {
 	t.Helper()
-	b, err := yaml.Marshal(opts)
+	src, err := config.NewSource(name, kind, "", opts)
 	require.NoError(t, err)
-	var node yaml.Node
-	require.NoError(t, yaml.Unmarshal(b, &node))
-	return config.Source{Name: name, Kind: kind, Options: *node.Content[0]}
+	return src
 }
 
 // loadDemo writes the demo sources (department CSV with rows service rows, the HSDS feed, two

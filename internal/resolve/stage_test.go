@@ -13,7 +13,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"socialhub/connectors"
 	"socialhub/connectors/residents"
@@ -75,10 +74,10 @@ func residentRecords(t *testing.T, n int) []connectors.Record {
 	require.NoError(t, demo.WriteResidentsSnapshot(&buf, demo.FormatJSONL, n, 21))
 	path := filepath.Join(t.TempDir(), "residents.jsonl")
 	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o600))
-	var node yaml.Node
-	require.NoError(t, yaml.Unmarshal([]byte("mode: snapshot\nformat: jsonl\npath: "+path), &node))
+	cfg, err := config.NewSource("residents", residents.KindName, "", map[string]any{"mode": "snapshot", "format": "jsonl", "path": path})
+	require.NoError(t, err)
 	key := hex.EncodeToString(bytes.Repeat([]byte{7}, 32))
-	src, err := residents.New(config.Source{Name: "residents", Kind: residents.KindName, Options: *node.Content[0]},
+	src, err := residents.New(cfg,
 		connectors.Deps{Getenv: func(name string) string {
 			if name == pseudonym.EnvKey {
 				return key
