@@ -162,10 +162,11 @@ func (s *Source) Open(ctx context.Context, pos connectors.Position) error {
 	if err := s.load(ctx, p.Cursor); err != nil {
 		return err
 	}
+	// Skip what earlier runs read of this page; a page that shrank since is read whole (events
+	// are idempotent by their id downstream).
 	if p.Item <= len(s.pending) {
-		s.pending = s.pending[p.Item:]
+		s.pending, s.skipped = s.pending[p.Item:], p.Item
 	}
-	s.skipped = p.Item
 	return nil
 }
 
@@ -212,9 +213,13 @@ func (s *Source) load(ctx context.Context, cursor string) error {
 	return nil
 }
 
-// Read returns the next event as a record; a run ends at the page without a next cursor, whose
-// cursor stays the position, so the next run asks for it again and sees what came since.
+// Read returns the next event as a record. A run ends at the page without a next cursor; its
+// cursor and the events read of it stay the position, so the next run asks for that page again
+// and reads only what was appended to it since.
 func (s *Source) Read(ctx context.Context) (connectors.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return connectors.Record{}, err
+	}
 	for len(s.pending) == 0 {
 		if s.last || s.pages >= s.opts.MaxPages {
 			return connectors.Record{}, connectors.ErrEndOfInput
@@ -227,10 +232,6 @@ func (s *Source) Read(ctx context.Context) (connectors.Record, error) {
 	s.pending = s.pending[1:]
 	s.skipped++
 	pos, _ := json.Marshal(position{Cursor: s.at, Item: s.skipped})
-	if s.last && len(s.pending) == 0 {
-		// The list's end: the page is read again next run, from its first event.
-		pos, _ = json.Marshal(position{Cursor: s.at})
-	}
 	return s.record(item, pos), nil
 }
 
