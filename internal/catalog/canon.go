@@ -57,26 +57,16 @@ func canonicalize(r *Record) (*canonRecord, error) {
 	if r.EntityType == EntityOrganization {
 		return canonicalizeOrganization(r)
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(r.Doc, &doc); err != nil {
-		return nil, fmt.Errorf("%w: %s/%s: %w", ErrInvalidRecord, r.Source, r.ExternalID, err)
+	doc, localID, err := recordDoc(r, "document")
+	if err != nil {
+		return nil, err
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s/%s: %s", ErrInvalidRecord, r.Source, r.ExternalID, fmt.Sprintf(format, args...))
-	}
-	if doc == nil {
-		return nil, bad("document is not an object")
-	}
-	localID, _ := doc["id"].(string)
-	if localID == "" {
-		return nil, bad("document has no id")
-	}
+	bad := func(format string, args ...any) error { return badRecord(r, format, args...) }
 	if localID != r.ExternalID {
 		return nil, bad("document id %q differs from the record's external id", localID)
 	}
 	src := r.Source
 	out := &canonRecord{}
-	var err error
 
 	orgDoc, ok := doc["organization"].(map[string]any)
 	if !ok {
@@ -283,24 +273,37 @@ func marshal(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }
 
+// recordDoc decodes a record's document, which must be an object with an id (what names it in
+// errors: "document", "organization").
+func recordDoc(r *Record, what string) (map[string]any, string, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(r.Doc, &doc); err != nil {
+		return nil, "", fmt.Errorf("%w: %s/%s: %w", ErrInvalidRecord, r.Source, r.ExternalID, err)
+	}
+	if doc == nil {
+		return nil, "", badRecord(r, "document is not an object")
+	}
+	localID, _ := doc["id"].(string)
+	if localID == "" {
+		return nil, "", badRecord(r, "%s has no id", what)
+	}
+	return doc, localID, nil
+}
+
+// badRecord is an ErrInvalidRecord naming the record.
+func badRecord(r *Record, format string, args ...any) error {
+	return fmt.Errorf("%w: %s/%s: %s", ErrInvalidRecord, r.Source, r.ExternalID, fmt.Sprintf(format, args...))
+}
+
 // canonicalizeOrganization splits an organization record (a grant list's row) into the
 // organization and its funding. The record's external id is not the organization's id: several
 // records (one per grant) name the same organization, which they share.
 func canonicalizeOrganization(r *Record) (*canonRecord, error) {
-	var doc map[string]any
-	if err := json.Unmarshal(r.Doc, &doc); err != nil {
-		return nil, fmt.Errorf("%w: %s/%s: %w", ErrInvalidRecord, r.Source, r.ExternalID, err)
+	doc, localID, err := recordDoc(r, "organization")
+	if err != nil {
+		return nil, err
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s/%s: %s", ErrInvalidRecord, r.Source, r.ExternalID, fmt.Sprintf(format, args...))
-	}
-	if doc == nil {
-		return nil, bad("document is not an object")
-	}
-	localID, _ := doc["id"].(string)
-	if localID == "" {
-		return nil, bad("organization has no id")
-	}
+	bad := func(format string, args ...any) error { return badRecord(r, format, args...) }
 	src := r.Source
 	orgID := CanonicalID(EntityOrganization, src, localID)
 	fundRaw, _ := doc["funding"].([]any)
@@ -323,7 +326,6 @@ func canonicalizeOrganization(r *Record) (*canonRecord, error) {
 		return nil, bad("%v", err)
 	}
 	out := &canonRecord{}
-	var err error
 	if out.org, err = newEntity(EntityOrganization, orgID, localID, doc); err != nil {
 		return nil, bad("%v", err)
 	}
