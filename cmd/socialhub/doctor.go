@@ -18,7 +18,6 @@ import (
 
 	"socialhub/connectors"
 	"socialhub/internal/attest"
-	"socialhub/internal/broker"
 	"socialhub/internal/config"
 	"socialhub/internal/event"
 	"socialhub/internal/hub"
@@ -252,7 +251,8 @@ func doctorKafka(ctx context.Context, rep *doctorReport, cfg config.Config, time
 		rep.add("kafka", "connect", doctorSkip, "no kafka.brokers: `socialhub run` starts its embedded broker", "")
 		return
 	}
-	kcfg, err := doctorKafkaConfig(cfg)
+	kcfg, err := hub.KafkaConfig(cfg)
+	kcfg.ClientID = "socialhub-doctor"
 	if err != nil {
 		rep.add("kafka", "tls/sasl", doctorFail, err.Error(), "correct kafka.tls / kafka.sasl")
 		return
@@ -401,23 +401,4 @@ func compactHint(t event.Topics, name string) string {
 		return ", cleanup.policy=compact"
 	}
 	return ""
-}
-
-// doctorKafkaConfig builds TLS and SASL as the hub does (hub.kafkaConfig).
-func doctorKafkaConfig(cfg config.Config) (broker.Config, error) {
-	kcfg := broker.Config{Brokers: cfg.Kafka.Brokers, ClientID: "socialhub-doctor"}
-	t := cfg.Kafka.TLS
-	if t.Enabled || t.CAFile != "" || t.CertFile != "" {
-		tc, err := broker.NewTLS(broker.TLSOptions{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify})
-		if err != nil {
-			return kcfg, err
-		}
-		kcfg.TLS = tc
-	}
-	mech, err := broker.NewSASL(cfg.Kafka.SASL.Mechanism, cfg.Kafka.SASL.Username, cfg.Kafka.SASL.Password)
-	if err != nil {
-		return kcfg, err
-	}
-	kcfg.SASL = mech
-	return kcfg, nil
 }

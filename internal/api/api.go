@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"socialhub/internal/catalog"
+	"socialhub/internal/jsonhttp"
 	"socialhub/internal/web"
 )
 
@@ -198,7 +198,7 @@ func (s *Server) meta(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
 		scheme = "https"
 	}
-	writeJSON(w, http.StatusOK, map[string]string{
+	jsonhttp.Write(w, http.StatusOK, map[string]string{
 		"version": hsdsVersion, "profile": Profile,
 		"openapi_url": scheme + "://" + r.Host + "/openapi.json", "hub_version": s.opts.Version,
 	})
@@ -210,7 +210,7 @@ func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -220,7 +220,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	jsonhttp.Write(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func (s *Server) listServices(w http.ResponseWriter, r *http.Request) {
@@ -263,7 +263,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, v any, err erro
 	var moved *catalog.RedirectError
 	switch {
 	case err == nil:
-		writeJSON(w, http.StatusOK, v)
+		jsonhttp.Write(w, http.StatusOK, v)
 	case errors.As(err, &moved):
 		w.Header().Set("Location", path.Join(path.Dir(r.URL.Path), moved.To.String()))
 		writeError(w, http.StatusMovedPermanently, "merged into "+moved.To.String(), nil)
@@ -289,14 +289,5 @@ type errorBody struct {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string, fields []fieldError) {
-	writeJSON(w, status, errorBody{Error: msg, Fields: fields})
-}
-
-// writeJSON writes v as UTF-8 JSON, Russian text unescaped.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // a write error means the client is gone
+	jsonhttp.Write(w, status, errorBody{Error: msg, Fields: fields})
 }

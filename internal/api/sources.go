@@ -2,15 +2,13 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"socialhub/connectors"
+	"socialhub/internal/jsonhttp"
 )
 
 // Sources is what the API needs of the connectors' side: status, and runs on demand.
@@ -68,7 +66,7 @@ func (s *Server) listSources(w http.ResponseWriter, r *http.Request) {
 		s.respond(w, r, nil, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sources": st})
+	jsonhttp.Write(w, http.StatusOK, map[string]any{"sources": st})
 }
 
 func (s *Server) getSource(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +81,7 @@ func (s *Server) getSource(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, x := range st {
 		if x.Name == r.PathValue("name") {
-			writeJSON(w, http.StatusOK, x)
+			jsonhttp.Write(w, http.StatusOK, x)
 			return
 		}
 	}
@@ -130,7 +128,7 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/sources/"+r.PathValue("name")+"/runs/"+strconv.FormatInt(id, 10))
-	writeJSON(w, http.StatusAccepted, NewRunView(run, time.Now()))
+	jsonhttp.Write(w, http.StatusAccepted, NewRunView(run, time.Now()))
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
@@ -148,25 +146,15 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found", nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, NewRunView(run, time.Now()))
+	jsonhttp.Write(w, http.StatusOK, NewRunView(run, time.Now()))
 }
 
-// operator admits a request that may change what the hub does: with an admin token configured,
-// only a request bearing it; without one, only a request from this machine.
+// operator admits a request that may change what the hub does (jsonhttp.OperatorAllowed), or
+// answers the refusal.
 func (s *Server) operator(w http.ResponseWriter, r *http.Request) bool {
-	if s.opts.AdminToken != "" {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.AdminToken)) == 1 {
-			return true
-		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="socialhub"`)
-		writeError(w, http.StatusUnauthorized, "an operator token is required (Authorization: Bearer ...)", nil)
-		return false
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsLoopback() {
+	if jsonhttp.OperatorAllowed(s.opts.AdminToken, r) {
 		return true
 	}
-	writeError(w, http.StatusForbidden, "without SOCIALHUB_ADMIN_TOKEN set, operator requests are accepted only from this machine", nil)
+	jsonhttp.RefuseOperator(w, s.opts.AdminToken)
 	return false
 }

@@ -15,6 +15,7 @@ import (
 
 	"socialhub/internal/audit"
 	"socialhub/internal/clients"
+	"socialhub/internal/jsonhttp"
 )
 
 // Audit actions of case reads and applications.
@@ -136,7 +137,7 @@ func (a *API) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/applications/"+c.ID)
-	writeJSON(w, http.StatusCreated, c)
+	jsonhttp.Write(w, http.StatusCreated, c)
 }
 
 // mayRead reports whether the client may read cases of the organization: operators and
@@ -178,7 +179,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	if !a.answered(w, r, ActionCaseRead, http.StatusOK, &c, map[string]any{"case_id": c.ID, "version": c.Version}) {
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	jsonhttp.Write(w, http.StatusOK, c)
 }
 
 // OverdueItem is a case in the overdue list: where it is stuck and since when, nothing personal.
@@ -245,7 +246,7 @@ func (a *API) overdue(w http.ResponseWriter, r *http.Request) {
 	if !a.answered(w, r, ActionCasesOverdue, http.StatusOK, nil, map[string]any{"organization": org, "cases": numbers}) {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"cases": items, "count": len(items)})
+	jsonhttp.Write(w, http.StatusOK, map[string]any{"cases": items, "count": len(items)})
 }
 
 type pushBody struct {
@@ -291,7 +292,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "the events could not be recorded, try again", nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"case_number": c.CaseNumber, "status": c.Status, "status_at": c.StatusAt,
+	jsonhttp.Write(w, http.StatusOK, map[string]any{"case_number": c.CaseNumber, "status": c.Status, "status_at": c.StatusAt,
 		"version": c.Version, "events": outcomes})
 }
 
@@ -320,7 +321,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	if !a.answered(w, r, ActionCaseStatus, http.StatusOK, &c, map[string]any{"case_id": c.ID, "status": c.Status}) {
 		return
 	}
-	writeJSON(w, http.StatusOK, StatusAnswer{CaseNumber: c.CaseNumber, Status: c.Status, Stage: c.Stage})
+	jsonhttp.Write(w, http.StatusOK, StatusAnswer{CaseNumber: c.CaseNumber, Status: c.Status, Stage: c.Stage})
 }
 
 func toClientFields(f FieldErrors) []clients.FieldError {
@@ -331,16 +332,8 @@ func toClientFields(f FieldErrors) []clients.FieldError {
 	return out
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
-
 func writeError(w http.ResponseWriter, status int, msg string, fields FieldErrors) {
-	writeJSON(w, status, struct {
+	jsonhttp.Write(w, status, struct {
 		Error  string      `json:"error"`
 		Fields FieldErrors `json:"fields,omitempty"`
 	}{msg, fields})

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"socialhub/internal/jsonhttp"
 )
 
 // Mux is what Mount registers routes on (*api.Server has this method).
@@ -158,7 +160,7 @@ func (a *FeedAPI) poll(w http.ResponseWriter, r *http.Request) {
 	if n := len(evs); n > 0 {
 		page.NextAfter = evs[n-1].Seq
 	}
-	writeJSON(w, http.StatusOK, page)
+	jsonhttp.Write(w, http.StatusOK, page)
 }
 
 func (a *FeedAPI) gone(w http.ResponseWriter, r *http.Request, after int64) {
@@ -302,14 +304,5 @@ type errorBody struct {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string, fields []FieldError) {
-	writeJSON(w, status, errorBody{Error: msg, Fields: fields})
-}
-
-// writeJSON writes v as UTF-8 JSON, Russian text unescaped.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // a write error means the client is gone
+	jsonhttp.Write(w, status, errorBody{Error: msg, Fields: fields})
 }

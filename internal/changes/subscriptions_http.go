@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"socialhub/internal/jsonhttp"
 )
 
 // SubscriptionAPIOptions configures the webhook subscription endpoints.
@@ -109,7 +111,7 @@ func (a *SubscriptionAPI) create(w http.ResponseWriter, r *http.Request, owner s
 		return
 	}
 	w.Header().Set("Location", "/v1/subscriptions/"+sub.ID)
-	writeJSON(w, http.StatusCreated, SubscriptionWithSecret{Subscription: sub, Secret: secret})
+	jsonhttp.Write(w, http.StatusCreated, SubscriptionWithSecret{Subscription: sub, Secret: secret})
 }
 
 func (a *SubscriptionAPI) list(w http.ResponseWriter, r *http.Request, owner string) {
@@ -118,7 +120,7 @@ func (a *SubscriptionAPI) list(w http.ResponseWriter, r *http.Request, owner str
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"subscriptions": subs})
+	jsonhttp.Write(w, http.StatusOK, map[string]any{"subscriptions": subs})
 }
 
 func (a *SubscriptionAPI) get(w http.ResponseWriter, r *http.Request, owner string) {
@@ -127,7 +129,7 @@ func (a *SubscriptionAPI) get(w http.ResponseWriter, r *http.Request, owner stri
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, sub)
+	jsonhttp.Write(w, http.StatusOK, sub)
 }
 
 func (a *SubscriptionAPI) delete(w http.ResponseWriter, r *http.Request, owner string) {
@@ -160,7 +162,7 @@ func (a *SubscriptionAPI) rotate(w http.ResponseWriter, r *http.Request, owner s
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, SubscriptionWithSecret{Subscription: sub, Secret: secret})
+	jsonhttp.Write(w, http.StatusOK, SubscriptionWithSecret{Subscription: sub, Secret: secret})
 }
 
 func (a *SubscriptionAPI) resume(w http.ResponseWriter, r *http.Request, owner string) {
@@ -169,7 +171,7 @@ func (a *SubscriptionAPI) resume(w http.ResponseWriter, r *http.Request, owner s
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, sub)
+	jsonhttp.Write(w, http.StatusOK, sub)
 }
 
 func (a *SubscriptionAPI) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -2,16 +2,16 @@ package dlq
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"socialhub/internal/jsonhttp"
 )
 
 // MaxReplayIDs bounds the ids of one replay request.
@@ -70,7 +70,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(bad) > 0 {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: ErrInvalidFilter.Error(), Fields: bad})
+		jsonhttp.Write(w, http.StatusBadRequest, errorBody{Error: ErrInvalidFilter.Error(), Fields: bad})
 		return
 	}
 	p, err := h.opts.Store.List(r.Context(), f)
@@ -78,7 +78,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	jsonhttp.Write(w, http.StatusOK, p)
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
@@ -87,7 +87,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, e)
+	jsonhttp.Write(w, http.StatusOK, e)
 }
 
 func (h *Handler) counts(w http.ResponseWriter, r *http.Request) {
@@ -102,7 +102,7 @@ func (h *Handler) counts(w http.ResponseWriter, r *http.Request) {
 	if reasons == nil {
 		reasons = []ReasonCount{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sources": sources, "reasons": reasons})
+	jsonhttp.Write(w, http.StatusOK, map[string]any{"sources": sources, "reasons": reasons})
 }
 
 func (h *Handler) replay(w http.ResponseWriter, r *http.Request) {
@@ -110,7 +110,7 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 4<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sel); err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "the body must be a JSON object {\"ids\": [...]} or {\"source\": \"...\"}",
+		jsonhttp.Write(w, http.StatusBadRequest, errorBody{Error: "the body must be a JSON object {\"ids\": [...]} or {\"source\": \"...\"}",
 			Fields: []FieldError{{"(body)", err.Error()}}})
 		return
 	}
@@ -129,7 +129,7 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(bad) > 0 {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: ErrInvalidSelection.Error(), Fields: bad})
+		jsonhttp.Write(w, http.StatusBadRequest, errorBody{Error: ErrInvalidSelection.Error(), Fields: bad})
 		return
 	}
 	res, err := h.opts.Replayer.Replay(r.Context(), sel)
@@ -145,14 +145,14 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request) {
 		for i, id := range nf.IDs {
 			fields[i] = FieldError{fmt.Sprintf("ids[%d]", idx[id]), "no dead letter " + strconv.Quote(id)}
 		}
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "nothing was replayed: some ids are unknown", Fields: fields})
+		jsonhttp.Write(w, http.StatusNotFound, errorBody{Error: "nothing was replayed: some ids are unknown", Fields: fields})
 		return
 	}
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, res)
+	jsonhttp.Write(w, http.StatusAccepted, res)
 }
 
 // fail answers an error: 4xx for what the request got wrong, 500 (logged) for the rest.
@@ -160,49 +160,29 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var fe *FilterError
 	switch {
 	case errors.As(err, &fe):
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: ErrInvalidFilter.Error(), Fields: fe.Fields})
+		jsonhttp.Write(w, http.StatusBadRequest, errorBody{Error: ErrInvalidFilter.Error(), Fields: fe.Fields})
 	case errors.Is(err, ErrNotFound):
-		writeJSON(w, http.StatusNotFound, errorBody{Error: err.Error()})
+		jsonhttp.Write(w, http.StatusNotFound, errorBody{Error: err.Error()})
 	case errors.Is(err, ErrInvalidSelection):
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
+		jsonhttp.Write(w, http.StatusBadRequest, errorBody{Error: err.Error()})
 	case errors.Is(err, ErrSourceBusy):
-		writeJSON(w, http.StatusConflict, errorBody{Error: err.Error()})
+		jsonhttp.Write(w, http.StatusConflict, errorBody{Error: err.Error()})
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads the answer.
 	default:
 		h.opts.Logger.Error("dlq request failed", "route", r.Pattern, "error", err)
-		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error"})
+		jsonhttp.Write(w, http.StatusInternalServerError, errorBody{Error: "internal error"})
 	}
 }
 
-// operator admits a request: with an admin token configured, only one bearing it; without one,
-// only one from this machine.
+// operator admits an operator's request only (jsonhttp.OperatorAllowed): dead letters hold whole
+// records.
 func (h *Handler) operator(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.opts.AdminToken != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if ok && subtle.ConstantTimeCompare([]byte(got), []byte(h.opts.AdminToken)) == 1 {
-				next(w, r)
-				return
-			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="socialhub"`)
-			writeJSON(w, http.StatusUnauthorized, errorBody{Error: "an operator token is required (Authorization: Bearer ...)"})
+		if !jsonhttp.OperatorAllowed(h.opts.AdminToken, r) {
+			jsonhttp.RefuseOperator(w, h.opts.AdminToken)
 			return
 		}
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsLoopback() {
-			next(w, r)
-			return
-		}
-		writeJSON(w, http.StatusForbidden, errorBody{Error: "without SOCIALHUB_ADMIN_TOKEN set, dead letters are served only to this machine"})
+		next(w, r)
 	})
-}
-
-// writeJSON writes v as UTF-8 JSON, Russian text unescaped.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // a write error means the client is gone
 }

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -30,6 +29,7 @@ import (
 	"socialhub/internal/dlq"
 	"socialhub/internal/eligibility"
 	"socialhub/internal/event"
+	"socialhub/internal/jsonhttp"
 	"socialhub/internal/listings"
 	"socialhub/internal/lookup"
 	"socialhub/internal/match"
@@ -125,7 +125,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 
 	// Kafka: the configured cluster, or the embedded broker.
-	kcfg, err := kafkaConfig(cfg)
+	kcfg, err := KafkaConfig(cfg)
 	if err != nil {
 		return err
 	}
@@ -472,18 +472,9 @@ func maintain(ctx context.Context, keys *attest.Keys, elig *eligibility.Store, l
 	}
 }
 
-// operatorOnly admits operator requests as the API's own operator endpoints do: with an admin
-// token configured, only requests bearing it; without one, only requests from this machine.
+// operatorOnly admits operator requests as the API's own operator endpoints do.
 func operatorOnly(token string) func(*http.Request) bool {
-	return func(r *http.Request) bool {
-		if token != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			return ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
-		}
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		ip := net.ParseIP(host)
-		return err == nil && ip != nil && ip.IsLoopback()
-	}
+	return func(r *http.Request) bool { return jsonhttp.OperatorAllowed(token, r) }
 }
 
 // clientOwner identifies the API client of a request by its bearer token.
@@ -507,8 +498,9 @@ func holderName() string {
 	return fmt.Sprintf("%s:%d", host, os.Getpid())
 }
 
-// kafkaConfig builds the client settings of the configured brokers, with their TLS and SASL.
-func kafkaConfig(cfg config.Config) (broker.Config, error) {
+// KafkaConfig builds the client settings of the configured brokers, with their TLS and SASL
+// (socialhub doctor connects with the same).
+func KafkaConfig(cfg config.Config) (broker.Config, error) {
 	kcfg := broker.Config{Brokers: cfg.Kafka.Brokers, ClientID: "socialhub", BatchTimeout: 2 * time.Millisecond, MaxWait: 100 * time.Millisecond}
 	t := cfg.Kafka.TLS
 	if t.Enabled || t.CAFile != "" || t.CertFile != "" {

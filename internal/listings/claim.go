@@ -9,6 +9,7 @@ import (
 	"socialhub/internal/audit"
 	"socialhub/internal/catalog"
 	"socialhub/internal/clients"
+	"socialhub/internal/jsonhttp"
 )
 
 type claimRequest struct {
@@ -81,5 +82,5 @@ func (a *API) claim(w http.ResponseWriter, r *http.Request) {
 			a.log.ErrorContext(ctx, "a claim could not be audited", "error", err)
 		}
 	}
-	writeJSON(w, http.StatusOK, c)
+	jsonhttp.Write(w, http.StatusOK, c)
 }

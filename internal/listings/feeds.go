@@ -18,6 +18,7 @@ import (
 	"socialhub/connectors"
 	"socialhub/internal/clients"
 	"socialhub/internal/config"
+	"socialhub/internal/jsonhttp"
 )
 
 // HSDSKind is the connector kind a registered feed runs as.
@@ -90,7 +91,7 @@ func (a *API) addFeed(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	w.Header().Set("Location", "/v1/feeds/"+f.ID)
-	writeJSON(w, status, FeedView{Feed: f})
+	jsonhttp.Write(w, status, FeedView{Feed: f})
 }
 
 func (a *API) checkFeed(f Feed) []clients.FieldError {
@@ -124,7 +125,7 @@ func (a *API) listFeeds(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	jsonhttp.Write(w, http.StatusOK, struct {
 		Items []FeedView `json:"items"`
 	}{views})
 }
@@ -181,7 +182,7 @@ func (a *API) getFeed(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, views[0])
+	jsonhttp.Write(w, http.StatusOK, views[0])
 }
 
 func (a *API) deleteFeed(w http.ResponseWriter, r *http.Request) {

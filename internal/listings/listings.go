@@ -22,6 +22,7 @@ import (
 	"socialhub/internal/config"
 	"socialhub/internal/dlq"
 	"socialhub/internal/event"
+	"socialhub/internal/jsonhttp"
 	"socialhub/internal/validate"
 	"socialhub/schemas"
 )
@@ -259,7 +260,7 @@ func (a *API) put(w http.ResponseWriter, r *http.Request) {
 	if !a.publish(w, r, &l, data) {
 		return
 	}
-	writeJSON(w, http.StatusAccepted, a.accepted(l))
+	jsonhttp.Write(w, http.StatusAccepted, a.accepted(l))
 }
 
 func (a *API) delete(w http.ResponseWriter, r *http.Request) {
@@ -276,7 +277,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) {
 	if !a.publish(w, r, &l, nil) {
 		return
 	}
-	writeJSON(w, http.StatusAccepted, a.accepted(l))
+	jsonhttp.Write(w, http.StatusAccepted, a.accepted(l))
 }
 
 // publish writes the listing's event to raw and records it once Kafka acknowledged it.
@@ -371,7 +372,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	jsonhttp.Write(w, http.StatusOK, st)
 }
 
 // State tells where a listing stands: its last event dead-lettered, applied (merged, in review)
@@ -588,16 +589,8 @@ func writeReasons(w http.ResponseWriter, reasons []event.Reason) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string, fields []clients.FieldError) {
-	writeJSON(w, status, struct {
+	jsonhttp.Write(w, status, struct {
 		Error  string               `json:"error"`
 		Fields []clients.FieldError `json:"fields,omitempty"`
 	}{msg, fields})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
 }

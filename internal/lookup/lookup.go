@@ -1,7 +1,6 @@
 package lookup
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,6 +20,7 @@ import (
 	"socialhub/internal/catalog"
 	"socialhub/internal/clients"
 	"socialhub/internal/eligibility"
+	"socialhub/internal/jsonhttp"
 	"socialhub/internal/normalize"
 	"socialhub/internal/pseudonym"
 )
@@ -188,7 +188,7 @@ func (s *Service) lookup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "the attestation cannot be signed now, try again", nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, Response{Subject: subject, SubjectFound: found, Answers: answers, Purpose: req.Purpose,
+	jsonhttp.Write(w, http.StatusOK, Response{Subject: subject, SubjectFound: found, Answers: answers, Purpose: req.Purpose,
 		CaseID: req.CaseID, AuditSeq: entry.Seq, Attestation: token, ExpiresAt: time.Unix(signed.Expiry, 0).UTC()})
 }
 
@@ -470,21 +470,8 @@ func foldAddress(s string) string {
 	return b.String()
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		writeError(w, http.StatusInternalServerError, "error encoding the response", nil)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
-}
-
 func writeError(w http.ResponseWriter, status int, msg string, fields []clients.FieldError) {
-	writeJSON(w, status, struct {
+	jsonhttp.Write(w, status, struct {
 		Error  string               `json:"error"`
 		Fields []clients.FieldError `json:"fields,omitempty"`
 	}{msg, fields})

@@ -14,6 +14,7 @@ import (
 	"socialhub/internal/catalog"
 	"socialhub/internal/clients"
 	"socialhub/internal/eligibility"
+	"socialhub/internal/jsonhttp"
 )
 
 // EligibleService is a service a resident may use, with the rule that decided.
@@ -79,7 +80,7 @@ func (s *Service) eligibleServices(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "the registry holds no resident with this pseudonym", nil)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	jsonhttp.Write(w, http.StatusOK, map[string]any{
 		"pseudonym": subject, "as_of": res.SeenAt.UTC().Format(time.DateOnly), "services": services,
 	})
 }
@@ -185,7 +186,7 @@ func (s *Service) accessLog(w http.ResponseWriter, r *http.Request) {
 		out[i] = AccessEntry{Seq: e.Seq, At: e.At, ClientID: e.ClientID, ClientName: e.ClientName, ClientKind: e.ClientKind,
 			Action: e.Action, Outcome: e.Outcome, Status: e.Status, Purpose: e.Purpose, CaseID: e.CaseID, Detail: e.Detail}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"pseudonym": subject, "entries": out})
+	jsonhttp.Write(w, http.StatusOK, map[string]any{"pseudonym": subject, "entries": out})
 }
 
 func (s *Service) jwks(w http.ResponseWriter, r *http.Request) {
@@ -196,7 +197,7 @@ func (s *Service) jwks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, set)
+	jsonhttp.Write(w, http.StatusOK, set)
 }
 
 // VerifyResult is the answer of POST /v1/attestations/verify.
@@ -219,11 +220,11 @@ func (s *Service) verify(w http.ResponseWriter, r *http.Request) {
 	c, err := s.opts.Keys.Verify(r.Context(), body.Attestation)
 	switch {
 	case errors.Is(err, attest.ErrInvalid):
-		writeJSON(w, http.StatusOK, VerifyResult{Valid: false, Error: err.Error()})
+		jsonhttp.Write(w, http.StatusOK, VerifyResult{Valid: false, Error: err.Error()})
 	case err != nil:
 		s.log.ErrorContext(r.Context(), "verification failed", slog.Any("error", err))
 		writeError(w, http.StatusServiceUnavailable, "the keys cannot be read now, try again", nil)
 	default:
-		writeJSON(w, http.StatusOK, VerifyResult{Valid: true, Claims: &c})
+		jsonhttp.Write(w, http.StatusOK, VerifyResult{Valid: true, Claims: &c})
 	}
 }

@@ -1,11 +1,11 @@
 package quality
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+
+	"socialhub/internal/jsonhttp"
 )
 
 // Handler serves the figures: GET /v1/quality (every source) and GET /v1/quality/{source}.
@@ -31,20 +31,20 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sources": qs})
+	jsonhttp.Write(w, http.StatusOK, map[string]any{"sources": qs})
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	q, err := h.store.SourceQuality(r.Context(), r.PathValue("source"))
 	if errors.Is(err, ErrUnknownSource) {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: err.Error()})
+		jsonhttp.Write(w, http.StatusNotFound, errorBody{Error: err.Error()})
 		return
 	}
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, q)
+	jsonhttp.Write(w, http.StatusOK, q)
 }
 
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
@@ -52,24 +52,9 @@ func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error)
 		return // the client went away
 	}
 	h.log.Error("quality: request failed", "route", r.Pattern, "error", err)
-	writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error"})
+	jsonhttp.Write(w, http.StatusInternalServerError, errorBody{Error: "internal error"})
 }
 
 type errorBody struct {
 	Error string `json:"error"`
-}
-
-// writeJSON answers v as UTF-8 JSON, Russian unescaped.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	if err := enc.Encode(v); err != nil {
-		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = w.Write([]byte(`{"error":"internal error"}` + "\n"))
-		return
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
 }

@@ -2,7 +2,6 @@ package review
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"socialhub/internal/catalog"
+	"socialhub/internal/jsonhttp"
 )
 
 // Outbox takes the changes of a decision inside its transaction (*changes.Outbox).
@@ -119,7 +119,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		a.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ListAnswer{Items: items, TotalItems: total, Page: page, PerPage: perPage})
+	jsonhttp.Write(w, http.StatusOK, ListAnswer{Items: items, TotalItems: total, Page: page, PerPage: perPage})
 }
 
 func (a *API) itemID(w http.ResponseWriter, r *http.Request) (int64, bool) {
@@ -145,7 +145,7 @@ func (a *API) show(w http.ResponseWriter, r *http.Request) {
 		a.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, it)
+	jsonhttp.Write(w, http.StatusOK, it)
 }
 
 // DecideAnswer is the answer of a decision: the item after it, and the changes it made.
@@ -192,7 +192,7 @@ func (a *API) decide(w http.ResponseWriter, r *http.Request, decision string) {
 		a.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, DecideAnswer{Item: it, Changes: len(chs)})
+	jsonhttp.Write(w, http.StatusOK, DecideAnswer{Item: it, Changes: len(chs)})
 }
 
 func (a *API) internal(w http.ResponseWriter, r *http.Request, err error) {
@@ -215,14 +215,5 @@ type errorBody struct {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string, fields []FieldError) {
-	writeJSON(w, status, errorBody{Error: msg, Fields: fields})
-}
-
-// writeJSON writes v as UTF-8 JSON, Russian text unescaped.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // a write error means the client is gone
+	jsonhttp.Write(w, status, errorBody{Error: msg, Fields: fields})
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"socialhub/internal/event"
+	"socialhub/internal/jsonhttp"
 	"socialhub/schemas"
 )
 
@@ -110,7 +111,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusUnprocessableEntity, msg, []event.Reason{{Field: rootField, Message: msg}})
 			return
 		}
-		writeJSON(w, http.StatusOK, h.check(c, body, 0))
+		jsonhttp.Write(w, http.StatusOK, h.check(c, body, 0))
 		return
 	}
 	var out BatchResult
@@ -145,7 +146,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 	if out.Results == nil {
 		out.Results = []DocumentResult{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	jsonhttp.Write(w, http.StatusOK, out)
 }
 
 // unreadable says why doc cannot be checked at all: not UTF-8, not one JSON value, or nested
@@ -283,7 +284,7 @@ func parseClaim(w http.ResponseWriter, r *http.Request) (claim, bool) {
 }
 
 func (h *Handler) listSchemas(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"current_version": schemas.CurrentVersion, "schemas": schemas.Schemas()})
+	jsonhttp.Write(w, http.StatusOK, map[string]any{"current_version": schemas.CurrentVersion, "schemas": schemas.Schemas()})
 }
 
 func (h *Handler) getSchema(w http.ResponseWriter, r *http.Request) {
@@ -317,20 +318,5 @@ type errorBody struct {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string, fields []event.Reason) {
-	writeJSON(w, status, errorBody{Error: msg, Fields: fields})
-}
-
-// writeJSON answers v as UTF-8 JSON, Russian unescaped.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	if err := enc.Encode(v); err != nil {
-		w.WriteHeader(http.StatusInternalServerError)
-		_, _ = w.Write([]byte(`{"error":"internal error"}` + "\n"))
-		return
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	jsonhttp.Write(w, status, errorBody{Error: msg, Fields: fields})
 }

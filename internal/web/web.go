@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"socialhub/internal/clients"
+	"socialhub/internal/jsonhttp"
 	"socialhub/schemas"
 )
 
@@ -256,7 +257,7 @@ func (h *Handler) searchCounts(w http.ResponseWriter, r *http.Request) {
 	if rows == nil {
 		rows = []SearchCount{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	jsonhttp.Write(w, http.StatusOK, map[string]any{
 		"from": from.Format(time.DateOnly), "to": to.Format(time.DateOnly), "searches": rows,
 	})
 }
@@ -264,7 +265,7 @@ func (h *Handler) searchCounts(w http.ResponseWriter, r *http.Request) {
 // whoami tells the console who signed in: the name to greet and the purposes it may declare.
 func (h *Handler) whoami(w http.ResponseWriter, r *http.Request) {
 	c, _ := clients.FromContext(r.Context())
-	writeJSON(w, http.StatusOK, map[string]any{
+	jsonhttp.Write(w, http.StatusOK, map[string]any{
 		"id": c.ID, "name": c.Name, "kind": c.Kind, "scopes": c.Scopes, "purposes": c.Purposes,
 	})
 }
@@ -276,17 +277,8 @@ type fieldError struct {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string, fields []fieldError) {
-	writeJSON(w, status, struct {
+	jsonhttp.Write(w, status, struct {
 		Error  string       `json:"error"`
 		Fields []fieldError `json:"fields,omitempty"`
 	}{msg, fields})
-}
-
-// writeJSON writes v as UTF-8 JSON, Russian text unescaped.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // a write error means the client is gone
 }
