@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -77,6 +78,9 @@ type BenchReport struct {
 	EndToEndRecordsPerS  float64 `json:"end_to_end_records_per_s"`
 	TimeToZeroLagSeconds float64 `json:"time_to_zero_lag_seconds"`
 	PeakRSSBytes         int64   `json:"peak_rss_bytes"`
+	// CPU is where the machine's time went during the ingest: the numbers that stay comparable
+	// when other work shares the machine and the rates do not.
+	CPU BenchCPU `json:"cpu"`
 
 	Baseline BenchBaseline `json:"baseline"`
 	// RatioToCopy is the hub's end-to-end rate over the COPY rate of the same rows (goal 0.35).
@@ -103,6 +107,17 @@ type BenchStage struct {
 	Seconds        float64 `json:"seconds"` // first record seen to last record done
 	RecordsPerS    float64 `json:"records_per_s"`
 	FinishedAfterS float64 `json:"finished_after_s"` // since the connectors started
+}
+
+// BenchCPU is the CPU time the hub's process and the PostgreSQL server used during the ingest,
+// in all and per record.
+type BenchCPU struct {
+	HubSeconds              float64 `json:"hub_seconds"`
+	PostgresSeconds         float64 `json:"postgres_seconds"`
+	HubMicrosPerRecord      float64 `json:"hub_us_per_record"`
+	PostgresMicrosPerRecord float64 `json:"postgres_us_per_record"`
+	// MachineShare is the share of the machine's cores the two used over the ingest's wall time.
+	MachineShare float64 `json:"machine_share"`
 }
 
 // BenchBaseline is the physical floor: the same rows loaded with COPY.
@@ -313,6 +328,7 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (rep Benc
 	}
 	ingestStart := time.Now()
 	rep.StartupSeconds = ingestStart.Sub(t0).Seconds()
+	hubCPU0, pgCPU0 := processCPU(), clusterCPU(cluster)
 	base := "http://" + addrs.HTTP
 
 	say("ingesting (startup took %.1fs)", rep.StartupSeconds)
@@ -321,9 +337,11 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (rep Benc
 		return rep, err
 	}
 	rep.Stages = stages
-	last := stages[len(stages)-1]
-	rep.TimeToZeroLagSeconds = last.FinishedAfterS
+	rep.CPU = cpuUsed(processCPU()-hubCPU0, clusterCPU(cluster)-pgCPU0, time.Since(ingestStart), rep.Records)
 	for _, s := range stages {
+		// Lag is zero once the last stage to finish is done: the relay finishes early when only
+		// residents flow (they publish no changes), so it is the latest stage, not the last listed.
+		rep.TimeToZeroLagSeconds = max(rep.TimeToZeroLagSeconds, s.FinishedAfterS)
 		if s.Name == "resolve" {
 			rep.EndToEndSeconds = s.FinishedAfterS
 		}
@@ -845,6 +863,8 @@ func printBench(w io.Writer, r BenchReport) {
 	fmt.Fprintf(w, "end to end: %.0f records/s (%.1fs); lag zero after %.1fs\n", r.EndToEndRecordsPerS, r.EndToEndSeconds, r.TimeToZeroLagSeconds)
 	fmt.Fprintf(w, "COPY baseline: %d rows of ~%d B in %.1fs = %.0f rows/s\n", r.Baseline.Rows, r.Baseline.AvgRowBytes, r.Baseline.Seconds, r.Baseline.RowsPerS)
 	fmt.Fprintf(w, "hub / COPY: %.1f%% (goal 35%%)\n", r.RatioToCopy*100)
+	fmt.Fprintf(w, "CPU during the ingest: hub %.1fs (%.0f µs/record), PostgreSQL %.1fs (%.0f µs/record); %.0f%% of the machine\n",
+		r.CPU.HubSeconds, r.CPU.HubMicrosPerRecord, r.CPU.PostgresSeconds, r.CPU.PostgresMicrosPerRecord, r.CPU.MachineShare*100)
 	fmt.Fprintf(w, "peak RSS: %.0f MiB\n", float64(r.PeakRSSBytes)/(1<<20))
 	if r.Lookup.Requests > 0 {
 		fmt.Fprintf(w, "lookups: %d clients, %.0f req/s, p50 %.1f ms, p99 %.1f ms (%d requests, %d errors)\n",
@@ -873,6 +893,36 @@ func quantile(ds []time.Duration, q int) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[min(len(s)-1, len(s)*q/100)]
+}
+
+// processCPU is the CPU time this process has used (user and system).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// clusterCPU is the CPU time the PostgreSQL server has used; 0 where it cannot be read.
+func clusterCPU(c *pgcluster.Cluster) time.Duration {
+	d, err := c.CPUTime()
+	if err != nil {
+		return 0
+	}
+	return d
+}
+
+func cpuUsed(hub, pg, wall time.Duration, records int) BenchCPU {
+	c := BenchCPU{HubSeconds: hub.Seconds(), PostgresSeconds: pg.Seconds()}
+	if records > 0 {
+		c.HubMicrosPerRecord = float64(hub.Microseconds()) / float64(records)
+		c.PostgresMicrosPerRecord = float64(pg.Microseconds()) / float64(records)
+	}
+	if wall > 0 {
+		c.MachineShare = (hub + pg).Seconds() / wall.Seconds() / float64(runtime.NumCPU())
+	}
+	return c
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

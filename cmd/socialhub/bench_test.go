@@ -37,6 +37,10 @@ func TestBenchSmall(t *testing.T) {
 	require.Positive(t, rep.FanOut.SSEP99Ms)
 	require.Positive(t, rep.FanOut.WebhookP99Ms)
 	require.Positive(t, rep.PeakRSSBytes)
+	require.GreaterOrEqual(t, rep.TimeToZeroLagSeconds, rep.EndToEndSeconds, "lag is zero only once the last stage is done")
+	require.Positive(t, rep.CPU.HubMicrosPerRecord)
+	require.Positive(t, rep.CPU.PostgresMicrosPerRecord, "the bench reads the PostgreSQL server's CPU time")
+	require.Greater(t, rep.CPU.MachineShare, 0.0)
 	require.Positive(t, rep.Catalog["service"])
 	require.Contains(t, stdout.String(), "hub / COPY")
 }

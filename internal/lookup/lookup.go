@@ -161,6 +161,11 @@ func (s *Service) lookup(w http.ResponseWriter, r *http.Request) {
 	}
 
 	answers, found, fields, err := s.answer(ctx, subject, req.Claims)
+	if err != nil && ctx.Err() != nil {
+		// The client went away (or the hub is stopping): nothing was answered, nothing to audit.
+		s.log.DebugContext(ctx, "lookup abandoned by the client", slog.Any("error", err))
+		return
+	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "lookup failed", slog.Any("error", err))
 		writeError(w, http.StatusServiceUnavailable, "the lookup failed, try again", nil)
@@ -175,6 +180,10 @@ func (s *Service) lookup(w http.ResponseWriter, r *http.Request) {
 	entry, err := s.opts.Audit.Append(ctx, audit.Entry{ClientID: client.ID, ClientName: client.Name, ClientKind: string(client.Kind),
 		Action: audit.ActionLookup, Outcome: audit.OutcomeAnswered, Status: http.StatusOK, Subject: subject,
 		Purpose: req.Purpose, CaseID: req.CaseID, Detail: detail})
+	if err != nil && ctx.Err() != nil {
+		s.log.DebugContext(ctx, "lookup abandoned by the client before it was audited", slog.Any("error", err))
+		return
+	}
 	if err != nil {
 		// No answer leaves unaudited.
 		s.log.ErrorContext(ctx, "lookup not audited, not answered", slog.Any("error", err))

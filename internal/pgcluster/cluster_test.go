@@ -211,3 +211,22 @@ func TestBlockedDataDir(t *testing.T) {
 	require.NoError(t, os.Chmod(closed, 0o711))
 	require.NoError(t, u.checkReach(b.ctx, dataDir))
 }
+
+func TestCPUTimeGrowsWithWork(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	c := b.start(t, Options{Database: "hub", Throwaway: true})
+	before, err := c.CPUTime()
+	require.NoError(t, err)
+	require.Positive(t, before, "the postmaster and its helpers used some CPU starting up")
+	// A query that burns CPU in a backend: the backend's time counts while it lives and, reaped,
+	// through the postmaster's children's times.
+	execSQL(t, b.ctx, c.URL(), `SELECT count(*) FROM generate_series(1, 3000000) g WHERE md5(g::text) LIKE 'a%'`)
+	after, err := c.CPUTime()
+	require.NoError(t, err)
+	require.Greater(t, after-before, 100*time.Millisecond)
+
+	require.NoError(t, c.Stop(b.ctx))
+	_, err = c.CPUTime()
+	require.ErrorIs(t, err, ErrNotRunning)
+}

@@ -16,4 +16,7 @@ var (
 
 	// ErrNotReady means the server did not accept connections in time.
 	ErrNotReady = errors.New("PostgreSQL did not become ready")
+
+	// ErrNotRunning means the cluster's server is not running.
+	ErrNotRunning = errors.New("PostgreSQL is not running")
 )

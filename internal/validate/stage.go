@@ -89,7 +89,17 @@ func New(opts Options) *Stage {
 	return &Stage{opts: opts, checker: NewChecker(opts.Validator)}
 }
 
-// Run consumes until ctx ends.
+// checked is one batch the stage has checked: the raw records, what to write for each, and the
+// outcomes for the tally.
+type checked struct {
+	batch    []kafka.Message
+	out      []kafka.Message
+	outcomes []Outcome
+}
+
+// Run consumes until ctx ends. Checking a batch (CPU) overlaps with writing the previous one and
+// committing its position (round trips to Kafka and PostgreSQL): one goroutine fetches and checks,
+// the loop below writes, tallies and commits, strictly in fetch order.
 func (s *Stage) Run(ctx context.Context) error {
 	rc := broker.ReaderConfig(s.opts.Kafka, s.opts.Topics.Raw)
 	rc.GroupID = s.opts.GroupID
@@ -99,48 +109,75 @@ func (s *Stage) Run(ctx context.Context) error {
 	}
 	r := kafka.NewReader(rc)
 	defer r.Close()
-	var batch []kafka.Message
-	out := make([]kafka.Message, 0, s.opts.BatchSize)
-	var outcomes []Outcome
+
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// One batch checked ahead of the one being written: enough to keep both kinds of work busy,
+	// and a crash re-reads at most two batches (nothing of them was committed).
+	ready := make(chan checked, 1)
+	fetchErr := make(chan error, 1)
+	go func() {
+		defer close(ready)
+		fetchErr <- s.fetchAndCheck(ctx, r, ready)
+	}()
+	for c := range ready {
+		if err := s.deliver(ctx, r, c); err != nil {
+			cancel()
+			for range ready { // let the fetcher see the cancellation and stop
+			}
+			if parent.Err() != nil {
+				return nil // stopping: whatever was cut short is read again at the next start
+			}
+			return err
+		}
+	}
+	if err := <-fetchErr; err != nil && parent.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// fetchAndCheck fetches batches and checks them into ready until ctx ends or a fetch fails.
+func (s *Stage) fetchAndCheck(ctx context.Context, r *kafka.Reader, ready chan<- checked) error {
 	for {
-		var err error
-		batch, err = pipeline.FetchBatch(ctx, r, batch, s.opts.BatchSize, s.opts.BatchWait)
+		batch, err := pipeline.FetchBatch(ctx, r, make([]kafka.Message, 0, s.opts.BatchSize), s.opts.BatchSize, s.opts.BatchWait)
 		if len(batch) == 0 {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("error fetching from %s: %w", s.opts.Topics.Raw, err)
 		}
-		out, outcomes = out[:0], outcomes[:0]
-		out, outcomes = append(out, make([]kafka.Message, len(batch))...), append(outcomes, make([]Outcome, len(batch))...)
-		if err := s.processAll(batch, out, outcomes); err != nil {
+		c := checked{batch: batch, out: make([]kafka.Message, len(batch)), outcomes: make([]Outcome, len(batch))}
+		if err := s.processAll(c.batch, c.out, c.outcomes); err != nil {
 			return err
 		}
-		if err := s.opts.Producer.WriteMessages(ctx, out...); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("error writing validated records: %w", err)
-		}
-		if s.opts.Tally != nil {
-			if err := s.opts.Tally.Add(ctx, outcomes); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("error counting validated records: %w", err)
-			}
-		}
-		// Invariant 2: commit the raw position only after valid/dlq acknowledged the results.
-		if err := r.CommitMessages(ctx, batch...); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("error committing %s position: %w", s.opts.Topics.Raw, err)
-		}
-		if s.opts.Metrics != nil {
-			s.opts.Metrics.Lag.WithLabelValues(StageName, "all").Set(float64(r.Stats().Lag))
+		select {
+		case ready <- c:
+		case <-ctx.Done():
+			return nil
 		}
 	}
+}
+
+// deliver makes a checked batch durable downstream, then commits its raw position.
+func (s *Stage) deliver(ctx context.Context, r *kafka.Reader, c checked) error {
+	if err := s.opts.Producer.WriteMessages(ctx, c.out...); err != nil {
+		return fmt.Errorf("error writing validated records: %w", err)
+	}
+	if s.opts.Tally != nil {
+		if err := s.opts.Tally.Add(ctx, c.outcomes); err != nil {
+			return fmt.Errorf("error counting validated records: %w", err)
+		}
+	}
+	// Invariant 2: commit the raw position only after valid/dlq acknowledged the results.
+	if err := r.CommitMessages(ctx, c.batch...); err != nil {
+		return fmt.Errorf("error committing %s position: %w", s.opts.Topics.Raw, err)
+	}
+	if s.opts.Metrics != nil {
+		s.opts.Metrics.Lag.WithLabelValues(StageName, "all").Set(float64(r.Stats().Lag))
+	}
+	return nil
 }
 
 // parallelMin is the batch size below which one goroutine checks it all.
