@@ -60,6 +60,7 @@ type benchOptions struct {
 	maxWait     time.Duration
 	logLevel    string
 	listingSrcs int
+	statements  int
 }
 
 // BenchReport is what `socialhub bench` prints and writes as JSON.
@@ -90,6 +91,20 @@ type BenchReport struct {
 	FanOut BenchFanOut `json:"fanout"`
 
 	Catalog map[string]int64 `json:"catalog"` // canonical entities by type after the run
+
+	// Statements are the hub's costliest SQL statements during the ingest (--pg-statements).
+	Statements []BenchStatement `json:"statements,omitempty"`
+}
+
+// BenchStatement is one normalized SQL statement's share of the ingest, from pg_stat_statements.
+type BenchStatement struct {
+	Query       string  `json:"query"`
+	Calls       int64   `json:"calls"`
+	Rows        int64   `json:"rows"`
+	TotalMs     float64 `json:"total_ms"`
+	MeanMs      float64 `json:"mean_ms"`
+	SharePct    float64 `json:"share_pct"` // of all statements' execution time
+	PerRecordUs float64 `json:"us_per_record"`
 }
 
 // BenchMachine says where the numbers were measured.
@@ -170,6 +185,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs.Int64Var(&o.seed, "seed", 1, "generator seed")
 	fs.DurationVar(&o.maxWait, "timeout", 2*time.Hour, "give up when the ingest has not finished after this long")
 	fs.StringVar(&o.logLevel, "log-level", "warn", "hub log level")
+	fs.IntVar(&o.statements, "pg-statements", 12, "print the hub's N costliest SQL statements of the ingest (pg_stat_statements; 0: off)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: socialhub bench [flags]\n\nRuns the whole hub (embedded broker, a throwaway PostgreSQL) on generated residents and\nlistings, measures every stage, lookups and change fan-out, and COPY of the same rows.\n\nFlags:")
 		fs.PrintDefaults()
@@ -214,7 +230,11 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (rep Benc
 	rep.Residents, rep.Listings, rep.Overlap = o.residents, o.listings, o.overlap
 
 	say("starting PostgreSQL in %s", dir)
-	cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(dir, "postgres"), Database: "socialhub"})
+	popts := pgcluster.Options{DataDir: filepath.Join(dir, "postgres"), Database: "socialhub"}
+	if o.statements > 0 {
+		popts.Settings = map[string]string{"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track": "top"}
+	}
+	cluster, err := pgcluster.Start(ctx, popts)
 	if err != nil {
 		return rep, err
 	}
@@ -328,6 +348,11 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (rep Benc
 	}
 	ingestStart := time.Now()
 	rep.StartupSeconds = ingestStart.Sub(t0).Seconds()
+	if o.statements > 0 {
+		if err := resetStatements(ctx, cluster.URL()); err != nil {
+			return rep, err
+		}
+	}
 	hubCPU0, pgCPU0 := processCPU(), clusterCPU(cluster)
 	base := "http://" + addrs.HTTP
 
@@ -354,6 +379,11 @@ func runBench(ctx context.Context, o benchOptions, progress io.Writer) (rep Benc
 	}
 	if o.cpuProfile != "" {
 		pprof.StopCPUProfile()
+	}
+	if o.statements > 0 {
+		if rep.Statements, err = topStatements(ctx, cluster.URL(), o.statements, rep.Records); err != nil {
+			return rep, err
+		}
 	}
 
 	pool, err := store.Open(ctx, addrs.DatabaseURL, store.PoolOptions{MaxConns: 8})
@@ -874,6 +904,16 @@ func printBench(w io.Writer, r BenchReport) {
 		fmt.Fprintf(w, "fan-out (commit → receiver), %d events: SSE p50 %.1f ms, p99 %.1f ms; webhook p50 %.1f ms, p99 %.1f ms\n",
 			r.FanOut.Events, r.FanOut.SSEP50Ms, r.FanOut.SSEP99Ms, r.FanOut.WebhookP50Ms, r.FanOut.WebhookP99Ms)
 	}
+	if len(r.Statements) > 0 {
+		fmt.Fprintf(w, "costliest SQL statements of the ingest (pg_stat_statements):\n")
+		for _, st := range r.Statements {
+			q := st.Query
+			if len(q) > 110 {
+				q = q[:110] + "…"
+			}
+			fmt.Fprintf(w, "  %5.1f%% %7.0f ms %6.1f µs/record %7d calls  %s\n", st.SharePct, st.TotalMs, st.PerRecordUs, st.Calls, q)
+		}
+	}
 	keys := make([]string, 0, len(r.Catalog))
 	for k := range r.Catalog {
 		keys = append(keys, k)
@@ -893,6 +933,55 @@ func quantile(ds []time.Duration, q int) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[min(len(s)-1, len(s)*q/100)]
+}
+
+// resetStatements clears pg_stat_statements so what it holds after the ingest is the ingest's.
+func resetStatements(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+		return fmt.Errorf("error creating pg_stat_statements: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_stat_statements_reset()`); err != nil {
+		return fmt.Errorf("error resetting pg_stat_statements: %w", err)
+	}
+	return nil
+}
+
+// topStatements returns the n statements of the hub's database that took the most execution time.
+func topStatements(ctx context.Context, url string, n, records int) ([]BenchStatement, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, `
+		SELECT regexp_replace(query, '\s+', ' ', 'g'), calls, rows, total_exec_time,
+			100 * total_exec_time / nullif(sum(total_exec_time) OVER (), 0)
+		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+		WHERE d.datname = current_database()
+		ORDER BY total_exec_time DESC LIMIT $1`, n)
+	if err != nil {
+		return nil, fmt.Errorf("error reading pg_stat_statements: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (BenchStatement, error) {
+		var st BenchStatement
+		var share *float64
+		if err := row.Scan(&st.Query, &st.Calls, &st.Rows, &st.TotalMs, &share); err != nil {
+			return st, err
+		}
+		if share != nil {
+			st.SharePct = *share
+		}
+		if st.Calls > 0 {
+			st.MeanMs = st.TotalMs / float64(st.Calls)
+		}
+		st.PerRecordUs = st.TotalMs * 1000 / float64(max(records, 1))
+		return st, nil
+	})
 }
 
 // processCPU is the CPU time this process has used (user and system).

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +52,9 @@ type Options struct {
 	Throwaway bool
 	// StartTimeout bounds the wait for the server to accept connections; default one minute.
 	StartTimeout time.Duration
+	// Settings are more server settings (name → value, written as name = 'value'), for instance
+	// shared_preload_libraries for the bench's statement statistics.
+	Settings map[string]string
 }
 
 // Cluster is a PostgreSQL cluster in a data directory, run by pg_ctl.
@@ -296,6 +301,9 @@ func (c *Cluster) writeConf(port int) error {
 	b.WriteString("max_connections = 200\n")
 	if c.opts.Throwaway {
 		b.WriteString("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.opts.Settings)) {
+		fmt.Fprintf(&b, "%s = '%s'\n", k, strings.ReplaceAll(c.opts.Settings[k], "'", "''"))
 	}
 	p := filepath.Join(c.dataDir, confFile)
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {

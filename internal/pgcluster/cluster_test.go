@@ -215,7 +215,14 @@ func TestBlockedDataDir(t *testing.T) {
 func TestCPUTimeGrowsWithWork(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	c := b.start(t, Options{Database: "hub", Throwaway: true})
+	c := b.start(t, Options{Database: "hub", Throwaway: true, Settings: map[string]string{"work_mem": "7MB", "cluster_name": "it's ours"}})
+	var workMem, name string
+	conn, err := pgx.Connect(b.ctx, c.URL())
+	require.NoError(t, err)
+	require.NoError(t, conn.QueryRow(b.ctx, `SELECT current_setting('work_mem'), current_setting('cluster_name')`).Scan(&workMem, &name))
+	require.NoError(t, conn.Close(b.ctx))
+	require.Equal(t, []string{"7MB", "it's ours"}, []string{workMem, name}, "Settings reach the server, quotes escaped")
+
 	before, err := c.CPUTime()
 	require.NoError(t, err)
 	require.Positive(t, before, "the postmaster and its helpers used some CPU starting up")

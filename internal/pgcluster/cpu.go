@@ -54,7 +54,7 @@ func processTreeCPU(pid int) (time.Duration, error) {
 }
 
 type procStat struct {
-	ppid                          int
+	ppid                         int
 	utime, stime, cutime, cstime int64
 }
 
