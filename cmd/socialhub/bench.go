@@ -456,14 +456,17 @@ func residentsSource(dsn string) (config.Source, error) {
 
 // writeListings writes the listing sources as department-style CSVs: the unique services are
 // spread over the sources, and a share (overlap) of each source's rows repeats a service another
-// source lists, under that source's own id and with its phone written its own way.
+// source lists, under that source's own id and with its phone written its own way. The services
+// belong to institutions generated in proportion to the rows (demo.InstitutionsFor), as a city's
+// would: without them 100 000 rows are a few hundred services listed over and over, which measures
+// the merging of one giant cluster rather than a catalog.
 func writeListings(dir string, o benchOptions) ([]string, [][]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, err
 	}
 	unique := max(1, int(float64(o.listings)*(1-o.overlap)))
 	var buf bytes.Buffer
-	if _, err := demo.WriteDepartmentCSV(&buf, demo.Options{Seed: o.seed, Rows: unique, Broken: -1}); err != nil {
+	if _, err := demo.WriteDepartmentCSV(&buf, demo.Options{Seed: o.seed, Rows: unique, Broken: -1, Institutions: demo.InstitutionsFor(unique)}); err != nil {
 		return nil, nil, err
 	}
 	r := csv.NewReader(&buf)

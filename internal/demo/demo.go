@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,7 +26,16 @@ type Options struct {
 	Seed   int64 // 0 means DefaultSeed
 	Rows   int   // valid rows; 0 means DefaultRows
 	Broken int   // broken rows added to the valid ones; 0 means DefaultBroken, negative means none
+	// Institutions adds that many generated centres and NGOs (1–3 service points and 2–4
+	// categories each) to the city's fixed eighteen institutions and their forty points. Large
+	// lists need them to look like a city's: without them every row is one of a few hundred offers,
+	// listed again and again. 0 keeps the default list exactly as it was.
+	Institutions int
 }
+
+// InstitutionsFor is how many institutions a list of rows needs for most rows to be a service
+// of its own (about one offer per row).
+func InstitutionsFor(rows int) int { return rows / 6 }
 
 // Manifest lists the external ids (column «Код») of the rows written, in file order.
 type Manifest struct {
@@ -155,7 +165,7 @@ type org struct {
 // shuffled, with the broken ones spread among them.
 func generate(o Options) ([][]string, Manifest) {
 	g := gen{rand.NewPCG(uint64(o.Seed), 0x50c1a1)}
-	orgs := buildOrgs(g)
+	orgs := buildOrgs(g, o.Institutions)
 	// An offer is a service category at one point: institutions with many points offer more.
 	var offers []offer
 	byCategory := map[string][]offer{}
@@ -278,7 +288,7 @@ func makeRow(g gen, of offer) []string {
 }
 
 // buildOrgs creates the department's institutions and their service points.
-func buildOrgs(g gen) []*org {
+func buildOrgs(g gen, extra int) []*org {
 	districts := map[string][]string{}
 	for _, d := range schemas.Districts() {
 		if _, ok := geo[d.Okrug]; ok && d.Kind == schemas.KindDistrict {
@@ -350,8 +360,54 @@ func buildOrgs(g gen) []*org {
 		d := pick(g, districts[okrug])
 		rc.points = append(rc.points, b.point(fmt.Sprintf("Реабилитационный центр «Преодоление» — %s", d), okrug, d))
 	}
+	b.extra(extra)
 	return b.orgs
 }
+
+// extraKinds are the kinds of the generated institutions: legal form and name, and the categories
+// they draw from.
+var extraKinds = []struct {
+	form, name string
+	categories []string
+}{
+	{"ГБУ", "Центр социального обслуживания", []string{"social-service-centre", "pensioners-activities", "disability-support", "families-with-children", "cooling-rooms"}},
+	{"АНО", "Центр помощи семье", []string{"families-with-children", "family-mediation", "psych-individual", "psych-group", "legal-help"}},
+	{"БФ", "Благотворительный фонд поддержки", []string{"homeless-help", "disability-support", "pensioners-activities", "legal-help"}},
+	{"АНО", "Центр занятости и профориентации", []string{"employment", "career-guidance", "retraining", "psych-individual"}},
+}
+
+// extra adds n generated institutions with their points. Their addresses are numbered so that no
+// two points share one: a point is a place of its own, as in the city.
+func (b *orgBuilder) extra(n int) {
+	g := b.g
+	okrugs := make([]string, 0, len(b.districts))
+	for o := range b.districts {
+		okrugs = append(okrugs, o)
+	}
+	slices.Sort(okrugs)
+	seq := 0
+	for i := range n {
+		k := extraKinds[g.intn(len(extraKinds))]
+		cats := slices.Clone(k.categories)
+		for j := len(cats) - 1; j > 0; j-- {
+			r := g.intn(j + 1)
+			cats[j], cats[r] = cats[r], cats[j]
+		}
+		cats = cats[:2+g.intn(min(3, len(cats)-1))]
+		title := fmt.Sprintf("%s «%s» № %d", k.name, pick(g, extraWords), 1+i)
+		og := b.org(fmt.Sprintf("%s \"%s\"", k.form, title), fmt.Sprintf("gen%d", 1+i), cats)
+		for range 1 + g.intn(3) {
+			okrug := pick(g, okrugs)
+			d := pick(g, b.districts[okrug])
+			p := b.point(fmt.Sprintf("%s — %s", title, d), okrug, d)
+			seq++
+			p.address = fmt.Sprintf("%s, д. %d, стр. %d", pick(g, geo[okrug].streets), 1+seq%150, 1+seq/150)
+			og.points = append(og.points, p)
+		}
+	}
+}
+
+var extraWords = []string{"Забота", "Опора", "Надежда", "Участие", "Доверие", "Родник", "Семья", "Равные возможности", "Добрые руки", "Вместе"}
 
 type orgBuilder struct {
 	g         gen

@@ -322,3 +322,34 @@ func validOGRN(s string) bool {
 	n, err := strconv.ParseInt(s[:12], 10, 64)
 	return err == nil && int(n%11%10) == d[12]
 }
+
+// A large list with generated institutions looks like a city's: most rows are services of their
+// own at points of their own, every row still validates, and the default list is untouched.
+func TestInstitutions(t *testing.T) {
+	t.Parallel()
+	v, err := schemas.NewValidator()
+	require.NoError(t, err)
+	const rows = 3000
+	b := setup(t, demo.Options{Seed: 5, Rows: rows, Broken: -1, Institutions: demo.InstitutionsFor(rows)})
+	orgs, points, offers := map[string]bool{}, map[string]string{}, map[string]bool{}
+	for _, r := range b.rows {
+		orgs[r["ИНН"]] = true
+		if org, ok := points[r["Адрес"]]; ok {
+			require.Equal(t, org, r["Код учреждения"], "two institutions share the address %s", r["Адрес"])
+		}
+		points[r["Адрес"]] = r["Код учреждения"]
+		offers[r["Код учреждения"]+"|"+r["Адрес"]+"|"+r["Категория"]] = true
+		doc, err := json.Marshal(document(r))
+		require.NoError(t, err)
+		got, err := v.Validate(schemas.EntityService, doc)
+		require.NoError(t, err)
+		require.Nil(t, got, "row %s: %s", r["Код"], doc)
+	}
+	require.Greater(t, len(orgs), demo.InstitutionsFor(rows)/2)
+	require.Greater(t, len(points), rows/8)
+	require.Greater(t, len(offers), rows/2, "most rows are an offer of their own")
+
+	plain := setup(t, demo.Options{Seed: 5, Rows: 200, Broken: -1})
+	again := setup(t, demo.Options{Seed: 5, Rows: 200, Broken: -1, Institutions: 0})
+	require.Equal(t, plain.raw, again.raw)
+}

@@ -50,5 +50,5 @@ func DepartmentTruth(source string, opts Options) ([]TruthRow, error) {
 // departmentOrgs rebuilds the institutions exactly as generate does: buildOrgs is the first draw
 // of the department's stream.
 func departmentOrgs(o Options) []*org {
-	return buildOrgs(gen{rand.NewPCG(uint64(o.Seed), 0x50c1a1)})
+	return buildOrgs(gen{rand.NewPCG(uint64(o.Seed), 0x50c1a1)}, o.Institutions)
 }
