@@ -148,6 +148,14 @@ func (s *Stage) consumePartition(ctx context.Context, generation int32, partitio
 	}
 }
 
+// decodedBatch is a fetched batch, decoded: what to apply and what to dead-letter.
+type decodedBatch struct {
+	batch []kafka.Message
+	recs  []pending
+	dead  []kafka.Message
+	err   error // a fetch or decode failure: nothing after it comes
+}
+
 func (s *Stage) consumeFromStored(ctx context.Context, generation int32, partition int) error {
 	off, err := loadOffset(ctx, s.opts.Pool, s.opts.GroupID, s.opts.Topics.Valid, partition)
 	if err != nil {
@@ -160,22 +168,54 @@ func (s *Stage) consumeFromStored(ctx context.Context, generation int32, partiti
 	if err := r.SetOffset(off); err != nil {
 		return fmt.Errorf("error seeking to %d: %w", off, err)
 	}
-	var batch []kafka.Message
-	for {
-		batch, err = pipeline.FetchBatch(ctx, r, batch, s.opts.BatchSize, s.opts.BatchWait)
-		if len(batch) == 0 {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("error fetching: %w", err)
+	// The next batch is fetched and decoded (CPU) while this one's transaction waits on PostgreSQL.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan decodedBatch, 1)
+	go s.fetchAndDecode(ctx, r, ready)
+	defer func() {
+		cancel()
+		for range ready { // wait for the fetcher: the reader closes after it
 		}
-		next := batch[len(batch)-1].Offset + 1
-		if err := s.Apply(ctx, generation, partition, off, next, batch); err != nil {
+	}()
+	for d := range ready {
+		if d.err != nil {
+			return d.err
+		}
+		next := d.batch[len(d.batch)-1].Offset + 1
+		if err := s.apply(ctx, generation, partition, off, next, d); err != nil {
 			return err
 		}
 		off = next
 		if s.opts.Metrics != nil {
 			s.opts.Metrics.Lag.WithLabelValues(StageName, strconv.Itoa(partition)).Set(float64(r.Stats().Lag))
+		}
+	}
+	return nil
+}
+
+// fetchAndDecode feeds ready until ctx ends or a fetch fails, then closes it.
+func (s *Stage) fetchAndDecode(ctx context.Context, r *kafka.Reader, ready chan<- decodedBatch) {
+	defer close(ready)
+	for {
+		batch, err := pipeline.FetchBatch(ctx, r, make([]kafka.Message, 0, s.opts.BatchSize), s.opts.BatchSize, s.opts.BatchWait)
+		var d decodedBatch
+		switch {
+		case len(batch) == 0 && ctx.Err() != nil:
+			return
+		case len(batch) == 0:
+			d.err = fmt.Errorf("error fetching: %w", err)
+		default:
+			d.batch = batch
+			d.recs, d.dead, d.err = s.decode(batch)
+		}
+		select {
+		case ready <- d:
+		case <-ctx.Done():
+			return
+		}
+		if d.err != nil {
+			return
 		}
 	}
 }
@@ -188,18 +228,22 @@ func (s *Stage) Apply(ctx context.Context, generation int32, partition int, prev
 	if err != nil {
 		return err
 	}
-	if len(dead) > 0 {
-		if err := s.opts.Producer.WriteMessages(ctx, dead...); err != nil {
+	return s.apply(ctx, generation, partition, prev, next, decodedBatch{batch: batch, recs: recs, dead: dead})
+}
+
+func (s *Stage) apply(ctx context.Context, generation int32, partition int, prev, next int64, d decodedBatch) error {
+	if len(d.dead) > 0 {
+		if err := s.opts.Producer.WriteMessages(ctx, d.dead...); err != nil {
 			return fmt.Errorf("error writing dead letters: %w", err)
 		}
 	}
-	err = s.applyTx(ctx, generation, partition, prev, next, recs, nil)
+	err := s.applyTx(ctx, generation, partition, prev, next, d.recs, nil)
 	if err == nil || !isDataError(err) {
 		return err
 	}
 	// Some record in the batch is one the catalog refuses: apply record by record, each under a
 	// savepoint, and dead-letter the ones that fail, so the rest go on.
-	return s.applyTx(ctx, generation, partition, prev, next, recs, batch)
+	return s.applyTx(ctx, generation, partition, prev, next, d.recs, d.batch)
 }
 
 // pending is a decoded record: resident records (resident set) go to the eligibility store,
