@@ -400,17 +400,21 @@ func (s *Store) Refresh(ctx context.Context) error {
 
 // Run refreshes the gauge every Interval until ctx ends. A failed refresh is logged and tried again
 // at the next tick: the figures are for people, and a database hiccup must not stop the hub.
+// The refresh reads the whole catalog; when it takes long (a large catalog), the next one waits
+// longer, so that it never takes more than a tenth of the database's time.
 func (s *Store) Run(ctx context.Context) error {
-	t := time.NewTicker(s.opts.Interval)
-	defer t.Stop()
 	for {
+		start := time.Now()
 		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
 			s.opts.Logger.Warn("quality: error refreshing catalog shares", "error", err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-time.After(refreshWait(s.opts.Interval, time.Since(start))):
 		}
 	}
 }
+
+// refreshWait is the pause after a refresh that took took: Interval, or ten times took if longer.
+func refreshWait(interval, took time.Duration) time.Duration { return max(interval, 10*took) }
