@@ -47,7 +47,14 @@ type RelayOptions struct {
 // Relay publishes the outbox to Kafka.
 type Relay struct {
 	opts RelayOptions
+	// backlogAt is when the backlog gauge was last counted (by the one goroutine running Run).
+	backlogAt time.Time
 }
+
+// backlogEvery bounds how often the relay counts the unpublished rows for the backlog gauge: the
+// count walks the whole backlog, which during a large ingest is long, and a batch comes every few
+// milliseconds.
+const backlogEvery = time.Second
 
 // NewRelay returns a relay.
 func NewRelay(opts RelayOptions) *Relay {
@@ -152,7 +159,8 @@ func (r *Relay) publishBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("error reading outbox: %w", err)
 	}
-	if r.opts.Metrics != nil {
+	if r.opts.Metrics != nil && (len(entries) < r.opts.BatchSize || time.Since(r.backlogAt) >= backlogEvery) {
+		r.backlogAt = time.Now()
 		var backlog int64
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM changes_outbox WHERE published_at IS NULL`).Scan(&backlog); err == nil {
 			r.opts.Metrics.OutboxBacklog.Set(float64(backlog))
