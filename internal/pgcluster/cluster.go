@@ -301,6 +301,12 @@ func (c *Cluster) writeConf(port int) error {
 	b.WriteString("max_connections = 200\n")
 	if c.opts.Throwaway {
 		b.WriteString("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+	} else {
+		// The hub's own cluster holds the catalog and a city's residents: a quarter of the memory
+		// for the buffer cache (PostgreSQL's advice, at most 1 GiB here), and WAL room for a large
+		// ingest without a checkpoint every few seconds (each one writes whole pages again).
+		fmt.Fprintf(&b, "shared_buffers = '%dMB'\n", sharedBuffersMB(memTotalBytes()))
+		b.WriteString("max_wal_size = '4GB'\ncheckpoint_timeout = '15min'\n")
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.opts.Settings)) {
 		fmt.Fprintf(&b, "%s = '%s'\n", k, strings.ReplaceAll(c.opts.Settings[k], "'", "''"))
@@ -642,4 +648,27 @@ func freePort() (int, error) {
 		return 0, fmt.Errorf("error finding a free port: %w", err)
 	}
 	return port, nil
+}
+
+// sharedBuffersMB is a quarter of memTotal, between PostgreSQL's default of 128 MiB and 1 GiB.
+func sharedBuffersMB(memTotal int64) int64 {
+	return min(max(memTotal/4>>20, 128), 1024)
+}
+
+// memTotalBytes is the machine's memory from /proc/meminfo; 0 where it cannot be read.
+func memTotalBytes() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
 }

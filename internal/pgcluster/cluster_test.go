@@ -113,6 +113,8 @@ func TestCrashRecovery(t *testing.T) {
 	// The hub's settings: durability on.
 	c := b.start(t, Options{})
 	require.Equal(t, 1, count(t, b.ctx, c.URL(), `SELECT (current_setting('fsync') = 'on')::int`))
+	require.Equal(t, 1, count(t, b.ctx, c.URL(), `SELECT (current_setting('max_wal_size') = '4GB' AND
+		pg_size_bytes(current_setting('shared_buffers')) >= 128 * 1024 * 1024)::int`), "room for a large ingest")
 	execSQL(t, b.ctx, c.URL(), `CREATE TABLE kept (v int); INSERT INTO kept VALUES (1)`)
 
 	// An immediate stop skips the shutdown checkpoint; the next start replays the WAL.
@@ -236,4 +238,12 @@ func TestCPUTimeGrowsWithWork(t *testing.T) {
 	require.NoError(t, c.Stop(b.ctx))
 	_, err = c.CPUTime()
 	require.ErrorIs(t, err, ErrNotRunning)
+}
+
+func TestSharedBuffers(t *testing.T) {
+	t.Parallel()
+	require.EqualValues(t, 128, sharedBuffersMB(0), "unknown memory: PostgreSQL's default")
+	require.EqualValues(t, 512, sharedBuffersMB(2<<30))
+	require.EqualValues(t, 1024, sharedBuffersMB(24<<30))
+	require.Positive(t, memTotalBytes())
 }
