@@ -281,6 +281,9 @@ var envelopes = []string{
 	"{\"id\":\"\xff\"}", `{"specversion":"0.3","id":"1","source":"s","type":"t"}`, `{"specversion":"1.0","source":"s"}`,
 	`{"specversion":"1.0","id":"1","source":"s","type":"t","datacontenttype":"application/json","contenthash":"ab","entitytype":"resident","op":"upsert","dataschema":"d"}`,
 	`{"specversion":"1.0","id":"1","source":"s","type":"t","ſubject":"kelvin","Op":"x"}`,
+	`{"specversion":"1.0","id":"1","source":"s","type":"t","id":"\u0032","op":"x","op":"upsert","entitytype":"service","entitytype":"y"}`,
+	`{"specversion":"1.0","id":"\u0031","source":"s","type":"t","id":"2","subject":"","subject":"a"}`,
+	`{"specversion":"1.0","source":"s","type":"t"` + strings.Repeat(`,"id":"x","subject":"y"`, 12) + `}`,
 }
 
 func requireSameUnmarshal(t *testing.T, in []byte, start event.Event) {

@@ -195,15 +195,12 @@ func Unmarshal(b []byte, e *Event) error {
 	return nil
 }
 
-// envelopeFields are the JSON names of Event's fields.
-var envelopeFields = []string{"specversion", "id", "source", "type", "subject", "time", "dataschema", "datacontenttype", "contenthash", "entitytype", "op", "data"}
-
 // decodeEnvelope decodes the envelopes the hub writes in one pass, into e as json.Unmarshal would.
 // It reports false, leaving e as it was, for anything it does not decode exactly as json.Unmarshal
 // does: invalid JSON, a key written with escapes or in other case than the field's, a field of the
 // wrong type or null, a time time.Time refuses.
 func decodeEnvelope(b []byte, e *Event) bool {
-	ev := *e
+	d := envelopeDecoder{ev: *e}
 	i := rawjson.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
@@ -232,7 +229,7 @@ func decodeEnvelope(b []byte, e *Event) bool {
 			} else {
 				i, ok = rawjson.Skip(b, v)
 			}
-			if !ok || !setField(&ev, key, b[v:i], plain) {
+			if !ok || !d.set(key, b, v, i, plain) {
 				return false
 			}
 			i = rawjson.SkipSpace(b, i)
@@ -252,41 +249,67 @@ func decodeEnvelope(b []byte, e *Event) bool {
 	if rawjson.SkipSpace(b, i) != len(b) {
 		return false
 	}
-	*e = ev
+	d.setStrings(b)
+	*e = d.ev
 	return true
 }
 
-// setField sets the field named key to value, a valid JSON value; plain says value is a string
-// literal whose value is its bytes.
-func setField(e *Event, key, value []byte, plain bool) bool {
-	var dst *string
-	switch string(key) {
-	case "specversion":
-		dst = &e.SpecVersion
-	case "id":
-		dst = &e.ID
-	case "source":
-		dst = &e.Source
-	case "type":
-		dst = &e.Type
-	case "subject":
-		dst = &e.Subject
-	case "dataschema":
-		dst = &e.DataSchema
-	case "datacontenttype":
-		dst = &e.ContentType
-	case "contenthash":
-		dst = &e.ContentHash
-	case "entitytype":
-		dst = &e.EntityType
-	case "op":
-		dst = &e.Op
-	case "time":
-		return value[0] == '"' && e.Time.UnmarshalJSON(value) == nil
-	case "data":
-		e.Data = append(e.Data[:0], value...) // as json.RawMessage.UnmarshalJSON copies
-		return true
+// envelopeDecoder gathers the string fields of an envelope so that one allocation holds them all.
+type envelopeDecoder struct {
+	ev      Event
+	pending [16]pendingString
+	n       int
+}
+
+// pendingString is a field to set to b[start:end] once every field is read.
+type pendingString struct {
+	field      int // index into envelopeFields; -1 when overridden
+	start, end int
+}
+
+// envelopeFields are the JSON names of Event's fields; the string fields come first, in the
+// order of stringField.
+var envelopeFields = []string{"specversion", "id", "source", "type", "subject", "dataschema", "datacontenttype", "contenthash", "entitytype", "op", "time", "data"}
+
+// stringField returns the string field envelopeFields[k] of e.
+func stringField(e *Event, k int) *string {
+	switch k {
+	case 0:
+		return &e.SpecVersion
+	case 1:
+		return &e.ID
+	case 2:
+		return &e.Source
+	case 3:
+		return &e.Type
+	case 4:
+		return &e.Subject
+	case 5:
+		return &e.DataSchema
+	case 6:
+		return &e.ContentType
+	case 7:
+		return &e.ContentHash
+	case 8:
+		return &e.EntityType
 	default:
+		return &e.Op
+	}
+}
+
+// set sets the field named key to the valid JSON value b[start:end]; plain says it is a string
+// literal whose value is its bytes.
+func (d *envelopeDecoder) set(key, b []byte, start, end int, plain bool) bool {
+	value := b[start:end]
+	field := -1
+	for k, f := range envelopeFields {
+		if string(key) == f {
+			field = k
+			break
+		}
+	}
+	switch field {
+	case -1:
 		// encoding/json matches keys case-insensitively when no field has the exact name.
 		for _, f := range envelopeFields {
 			if bytes.EqualFold(key, []byte(f)) {
@@ -294,31 +317,74 @@ func setField(e *Event, key, value []byte, plain bool) bool {
 			}
 		}
 		return true
+	case 10: // time
+		return value[0] == '"' && d.ev.Time.UnmarshalJSON(value) == nil
+	case 11: // data
+		d.ev.Data = append(d.ev.Data[:0], value...) // as json.RawMessage.UnmarshalJSON copies
+		return true
 	}
-	switch {
-	case value[0] != '"':
+	if value[0] != '"' {
 		return false
+	}
+	// A value set now overrides what an earlier member of the same name left pending.
+	for k := range d.n {
+		if d.pending[k].field == field {
+			d.pending[k].field = -1
+		}
+	}
+	inner := value[1 : len(value)-1]
+	switch {
 	case !plain:
-		*dst = rawjson.Unquote(value)
+		*stringField(&d.ev, field) = rawjson.Unquote(value)
+	case interned(inner) != "":
+		*stringField(&d.ev, field) = interned(inner)
+	case d.n == len(d.pending):
+		*stringField(&d.ev, field) = string(inner)
 	default:
-		*dst = intern(value[1 : len(value)-1])
+		d.pending[d.n] = pendingString{field, start + 1, end - 1}
+		d.n++
 	}
 	return true
 }
 
-// interned are field values most events share: they are not copied for every event.
-var interned = []string{
+// setStrings sets the pending fields to substrings of one copy of their values.
+func (d *envelopeDecoder) setStrings(b []byte) {
+	size := 0
+	for _, p := range d.pending[:d.n] {
+		if p.field >= 0 {
+			size += p.end - p.start
+		}
+	}
+	var all strings.Builder
+	all.Grow(size)
+	for _, p := range d.pending[:d.n] {
+		if p.field >= 0 {
+			all.Write(b[p.start:p.end])
+		}
+	}
+	s, at := all.String(), 0
+	for _, p := range d.pending[:d.n] {
+		if p.field >= 0 {
+			*stringField(&d.ev, p.field) = s[at : at+p.end-p.start]
+			at += p.end - p.start
+		}
+	}
+}
+
+// internedValues are field values most events share: they are not copied for every event.
+var internedValues = []string{
 	SpecVersion, OpUpsert, OpDelete, "application/json", "resident", "service", "organization", "location",
 	"service_at_location", "application_event",
 }
 
-func intern(b []byte) string {
-	for _, s := range interned {
+// interned returns the shared string equal to b, or "".
+func interned(b []byte) string {
+	for _, s := range internedValues {
 		if string(b) == s {
 			return s
 		}
 	}
-	return string(b)
+	return ""
 }
 
 // ContentHash returns the sha256 (hex) of the canonical JSON of data: object keys sorted, no

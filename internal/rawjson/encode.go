@@ -101,31 +101,11 @@ func (w *writer) value(dst []byte, v any) ([]byte, error) {
 // AppendCompact appends src, one JSON value with nothing but whitespace around it, to dst without
 // insignificant whitespace, as json.Compact does. Invalid input is ErrSyntax.
 func AppendCompact(dst, src []byte) ([]byte, error) {
-	i := SkipSpace(src, 0)
-	end, ok := Skip(src, i)
+	start := SkipSpace(src, 0)
+	s := skipper{b: src, compact: true, out: dst, copiedTo: start}
+	end, ok := s.value(start, 0)
 	if !ok || SkipSpace(src, end) != len(src) {
 		return dst, ErrSyntax
 	}
-	src = src[i:end]
-	for {
-		// Copy up to the next whitespace outside strings.
-		j := 0
-		for j < len(src) {
-			c := src[j]
-			if isSpace(c) {
-				break
-			}
-			if c == '"' {
-				e, _, _ := scanString(src, j)
-				j = e
-				continue
-			}
-			j++
-		}
-		dst = append(dst, src[:j]...)
-		if j == len(src) {
-			return dst, nil
-		}
-		src = src[SkipSpace(src, j):]
-	}
+	return append(s.out, src[s.copiedTo:end]...), nil
 }

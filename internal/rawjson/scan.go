@@ -1,6 +1,7 @@
 package rawjson
 
 import (
+	"encoding/binary"
 	"unicode/utf8"
 )
 
@@ -33,12 +34,16 @@ func scanString(b []byte, i int) (end int, flags int, ok bool) {
 	for i < len(b) {
 		c := b[i]
 		if plainASCII[c] {
-			i++
+			// Then eight plain ASCII bytes at a time: ids, dates, hashes and keys are mostly that.
+			for i++; i+8 <= len(b) && plainWord(binary.LittleEndian.Uint64(b[i:])); i += 8 {
+			}
 			continue
 		}
-		// Two-byte UTF-8 (Cyrillic, most of the hub's text) is checked here rather than decoded.
+		// Two-byte UTF-8 (Cyrillic, most of the hub's text) is checked here rather than decoded,
+		// and then four characters at a time.
 		if 0xC2 <= c && c <= 0xDF && i+1 < len(b) && b[i+1]&0xC0 == 0x80 {
-			i += 2
+			for i += 2; i+8 <= len(b) && twoByteWord(binary.LittleEndian.Uint64(b[i:])); i += 8 {
+			}
 			continue
 		}
 		switch {
@@ -76,6 +81,33 @@ func scanString(b []byte, i int) (end int, flags int, ok bool) {
 		}
 	}
 	return 0, 0, false
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainWord reports whether none of the eight bytes of x is a control character, '"', '\\' or
+// above ASCII: the classic tests for "a byte less than n" and "a zero byte" (here of x with '"'
+// or '\\' xored out), on all eight bytes at once.
+func plainWord(x uint64) bool {
+	quote := x ^ (ones * '"')
+	backslash := x ^ (ones * '\\')
+	return (x|(x-ones*' ')&^x|(quote-ones)&^quote|(backslash-ones)&^backslash)&highs == 0
+}
+
+// twoByteWord reports whether the eight bytes of x are four two-byte UTF-8 characters: each pair a
+// lead byte 0xC2–0xDF and a continuation byte 0x80–0xBF.
+func twoByteWord(x uint64) bool {
+	const (
+		leadTop  = 0x00E000E000E000E0 // the top three bits of the lead bytes: 110
+		leadLow  = 0x001E001E001E001E // not all zero, or the lead is the overlong 0xC0 or 0xC1
+		contTop  = 0xC000C000C000C000 // the top two bits of the continuation bytes: 10
+		laneHigh = 0x8000800080008000
+	)
+	return x&leadTop == 0x00C000C000C000C0 && x&contTop == laneHigh &&
+		((x&leadLow)+0x7FFF7FFF7FFF7FFF)&laneHigh == laneHigh
 }
 
 // plainASCII marks the bytes that stand for themselves inside a string literal.
@@ -148,9 +180,31 @@ func String(b []byte, i int) (end int, plain bool, ok bool) {
 
 // Skip checks the JSON value starting at b[i] (no whitespace before it) and returns the index
 // after it; ok is false when there is no valid value there.
-func Skip(b []byte, i int) (end int, ok bool) { return skip(b, i, 0) }
+func Skip(b []byte, i int) (end int, ok bool) {
+	s := skipper{b: b}
+	return s.value(i, 0)
+}
 
-func skip(b []byte, i, depth int) (int, bool) {
+// skipper checks values; compacting, it also copies what it checked to out without whitespace.
+type skipper struct {
+	b        []byte
+	compact  bool
+	out      []byte
+	copiedTo int // b[:copiedTo] is in out or dropped
+}
+
+// space skips whitespace at b[i:]; compacting, it copies what came before the whitespace.
+func (s *skipper) space(i int) int {
+	j := SkipSpace(s.b, i)
+	if s.compact && j > i {
+		s.out = append(s.out, s.b[s.copiedTo:i]...)
+		s.copiedTo = j
+	}
+	return j
+}
+
+func (s *skipper) value(i, depth int) (int, bool) {
+	b := s.b
 	if i >= len(b) {
 		return 0, false
 	}
@@ -162,7 +216,7 @@ func skip(b []byte, i, depth int) (int, bool) {
 		if depth++; depth > maxDepth {
 			return 0, false
 		}
-		i = SkipSpace(b, i+1)
+		i = s.space(i + 1)
 		if i < len(b) && b[i] == '}' {
 			return i + 1, true
 		}
@@ -174,20 +228,20 @@ func skip(b []byte, i, depth int) (int, bool) {
 			if i, _, ok = scanString(b, i); !ok {
 				return 0, false
 			}
-			i = SkipSpace(b, i)
+			i = s.space(i)
 			if i >= len(b) || b[i] != ':' {
 				return 0, false
 			}
-			if i, ok = skip(b, SkipSpace(b, i+1), depth); !ok {
+			if i, ok = s.value(s.space(i+1), depth); !ok {
 				return 0, false
 			}
-			i = SkipSpace(b, i)
+			i = s.space(i)
 			if i >= len(b) {
 				return 0, false
 			}
 			switch b[i] {
 			case ',':
-				i = SkipSpace(b, i+1)
+				i = s.space(i + 1)
 			case '}':
 				return i + 1, true
 			default:
@@ -198,22 +252,22 @@ func skip(b []byte, i, depth int) (int, bool) {
 		if depth++; depth > maxDepth {
 			return 0, false
 		}
-		i = SkipSpace(b, i+1)
+		i = s.space(i + 1)
 		if i < len(b) && b[i] == ']' {
 			return i + 1, true
 		}
 		for {
 			var ok bool
-			if i, ok = skip(b, i, depth); !ok {
+			if i, ok = s.value(i, depth); !ok {
 				return 0, false
 			}
-			i = SkipSpace(b, i)
+			i = s.space(i)
 			if i >= len(b) {
 				return 0, false
 			}
 			switch b[i] {
 			case ',':
-				i = SkipSpace(b, i+1)
+				i = s.space(i + 1)
 			case ']':
 				return i + 1, true
 			default:
