@@ -208,7 +208,7 @@ func (s *Stage) process(m kafka.Message) (kafka.Message, Outcome, error) {
 	oc.Valid, oc.Normalized = true, counts
 	out := ev
 	out.ID = event.NewID()
-	out.Type = event.Type(StageName, ev.EntityType, ev.Op)
+	out.Type = validType(ev.EntityType, ev.Op)
 	out.DataSchema = schemas.SchemaID(ev.EntityType)
 	value, err := event.Marshal(&out)
 	if err != nil {
@@ -233,7 +233,8 @@ func (s *Stage) check(m kafka.Message, ev *event.Event, counts *Counts) []event.
 	if ev.Subject == "" {
 		reasons = append(reasons, event.Reason{Field: "(envelope).subject", Message: "subject (the record's external id) is required"})
 	}
-	if want := event.Key(ev.SourceName(), ev.Subject); string(m.Key) != want {
+	if !isKey(m.Key, ev.SourceName(), ev.Subject) {
+		want := event.Key(ev.SourceName(), ev.Subject)
 		reasons = append(reasons, event.Reason{Field: "(envelope).key", Message: "Kafka key " + strconv.Quote(string(m.Key)) + " does not match source/subject " + strconv.Quote(want)})
 	}
 	switch ev.Op {
@@ -251,4 +252,31 @@ func (s *Stage) check(m kafka.Message, ev *event.Event, counts *Counts) []event.
 	// The hash travels with the record: resolve skips content it already holds.
 	ev.Data, ev.ContentHash = res.Data, res.ContentHash
 	return nil
+}
+
+// isKey reports whether key is event.Key(source, externalID), without building that.
+func isKey(key []byte, source, externalID string) bool {
+	return len(key) == len(source)+1+len(externalID) && string(key[:len(source)]) == source &&
+		key[len(source)] == '/' && string(key[len(source)+1:]) == externalID
+}
+
+// validTypes are the event types of valid records, by entity and op, made once.
+var validTypes = sync.OnceValue(func() map[[2]string]string {
+	types := map[[2]string]string{}
+	for _, info := range schemas.Schemas() {
+		if info.Entity {
+			for _, op := range []string{event.OpUpsert, event.OpDelete} {
+				types[[2]string{info.Name, op}] = event.Type(StageName, info.Name, op)
+			}
+		}
+	}
+	return types
+})
+
+// validType is event.Type(StageName, entity, op).
+func validType(entity, op string) string {
+	if t, ok := validTypes()[[2]string{entity, op}]; ok {
+		return t
+	}
+	return event.Type(StageName, entity, op)
 }
