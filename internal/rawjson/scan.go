@@ -30,13 +30,13 @@ const (
 // scanString checks the string literal starting at b[i] == '"' and returns the index after its
 // closing quote and its flags; ok is false when it is not a valid literal.
 func scanString(b []byte, i int) (end int, flags int, ok bool) {
-	i++
+	// Eight plain ASCII bytes at a time first: keys, ids, dates and hashes are mostly that.
+	for i++; i+8 <= len(b) && plainWord(binary.LittleEndian.Uint64(b[i:])); i += 8 {
+	}
 	for i < len(b) {
 		c := b[i]
 		if plainASCII[c] {
-			// Then eight plain ASCII bytes at a time: ids, dates, hashes and keys are mostly that.
-			for i++; i+8 <= len(b) && plainWord(binary.LittleEndian.Uint64(b[i:])); i += 8 {
-			}
+			i++
 			continue
 		}
 		// Two-byte UTF-8 (Cyrillic, most of the hub's text) is checked here rather than decoded,
