@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"socialhub/internal/broker"
@@ -65,8 +66,14 @@ type Outcome struct {
 
 // Stage is the validate stage.
 type Stage struct {
-	opts    Options
-	checker *Checker
+	opts     Options
+	checker  *Checker
+	counters *counters // nil without Metrics
+}
+
+// counters are the stage's per-record counters, looked up once rather than per record.
+type counters struct {
+	in, valid, rejected prometheus.Counter
 }
 
 // New returns the stage.
@@ -86,7 +93,15 @@ func New(opts Options) *Stage {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Stage{opts: opts, checker: NewChecker(opts.Validator)}
+	s := &Stage{opts: opts, checker: NewChecker(opts.Validator)}
+	if m := opts.Metrics; m != nil {
+		s.counters = &counters{
+			in:       m.RecordsIn.WithLabelValues(StageName),
+			valid:    m.RecordsOut.WithLabelValues(StageName, metrics.OutcomeValid),
+			rejected: m.RecordsOut.WithLabelValues(StageName, metrics.OutcomeRejected),
+		}
+	}
+	return s
 }
 
 // Run consumes until ctx ends.
@@ -176,8 +191,8 @@ func (s *Stage) Process(m kafka.Message) (kafka.Message, error) {
 
 func (s *Stage) process(m kafka.Message) (kafka.Message, Outcome, error) {
 	now := s.opts.Now()
-	if s.opts.Metrics != nil {
-		s.opts.Metrics.RecordsIn.WithLabelValues(StageName).Inc()
+	if s.counters != nil {
+		s.counters.in.Inc()
 	}
 	var ev event.Event
 	var counts Counts
@@ -191,8 +206,8 @@ func (s *Stage) process(m kafka.Message) (kafka.Message, Outcome, error) {
 		for i, r := range reasons {
 			oc.Fields[i] = r.Field
 		}
-		if s.opts.Metrics != nil {
-			s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeRejected).Inc()
+		if s.counters != nil {
+			s.counters.rejected.Inc()
 		}
 		var evp *event.Event
 		if ev.ID != "" {
@@ -214,8 +229,8 @@ func (s *Stage) process(m kafka.Message) (kafka.Message, Outcome, error) {
 	if err != nil {
 		return kafka.Message{}, oc, err
 	}
-	if s.opts.Metrics != nil {
-		s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeValid).Inc()
+	if s.counters != nil {
+		s.counters.valid.Inc()
 		counts.Each(func(field string, n int) {
 			s.opts.Metrics.NormalizedFields.WithLabelValues(ev.SourceName(), field).Add(float64(n))
 		})
