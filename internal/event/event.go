@@ -250,6 +250,11 @@ func decodeEnvelope(b []byte, e *Event) bool {
 		return false
 	}
 	d.setStrings(b)
+	if d.hasData {
+		// Copied only now, as json.RawMessage.UnmarshalJSON copies: into e's array, which must
+		// not change when the envelope turns out to be one for encoding/json.
+		d.ev.Data = append(d.ev.Data[:0], d.data...)
+	}
 	*e = d.ev
 	return true
 }
@@ -259,6 +264,8 @@ type envelopeDecoder struct {
 	ev      Event
 	pending [16]pendingString
 	n       int
+	data    []byte // the last data member, copied into ev.Data once the envelope is read
+	hasData bool
 }
 
 // pendingString is a field to set to b[start:end] once every field is read.
@@ -320,7 +327,7 @@ func (d *envelopeDecoder) set(key, b []byte, start, end int, plain bool) bool {
 	case 10: // time
 		return value[0] == '"' && d.ev.Time.UnmarshalJSON(value) == nil
 	case 11: // data
-		d.ev.Data = append(d.ev.Data[:0], value...) // as json.RawMessage.UnmarshalJSON copies
+		d.data, d.hasData = value, true
 		return true
 	}
 	if value[0] != '"' {
