@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/xeipuuv/gojsonschema"
+
+	"socialhub/internal/rawjson"
 )
 
 // rootField names the document itself in a Violation.
@@ -78,7 +80,7 @@ func (v *Validator) ValidateVersion(entity string, version int, data []byte) ([]
 	}
 	// The bytes loader decodes the first JSON value only and ignores what follows, so check the
 	// whole input first.
-	if !json.Valid(data) {
+	if !rawjson.Valid(data) {
 		return []Violation{{Field: rootField, Message: "invalid JSON: " + jsonError(data)}}, nil
 	}
 	res, err := s.Validate(gojsonschema.NewBytesLoader(data))

@@ -33,6 +33,7 @@ func AppendCanonical(dst, src []byte) ([]byte, error) {
 	c := canonicalizers.Get().(*canonicalizer)
 	defer func() {
 		c.src, c.out = nil, nil
+		clear(c.members[:cap(c.members)]) // their keys may point into src
 		c.members, c.keys = c.members[:0], c.keys[:0]
 		canonicalizers.Put(c)
 	}()
