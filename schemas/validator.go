@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/xeipuuv/gojsonschema"
+
+	"socialhub/internal/rawjson"
 )
 
 // rootField names the document itself in a Violation.
@@ -78,7 +80,7 @@ func (v *Validator) ValidateVersion(entity string, version int, data []byte) ([]
 	}
 	// The bytes loader decodes the first JSON value only and ignores what follows, so check the
 	// whole input first.
-	if !json.Valid(data) {
+	if !rawjson.Valid(data) {
 		return []Violation{{Field: rootField, Message: "invalid JSON: " + jsonError(data)}}, nil
 	}
 	res, err := s.Validate(gojsonschema.NewBytesLoader(data))
@@ -99,7 +101,7 @@ func (v *Validator) ValidateValue(entity string, version int, doc any) ([]Violat
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.Validate(valueLoader{JSONLoader: gojsonschema.NewGoLoader(doc), doc: doc})
+	res, err := s.Validate(valueLoader{JSONLoader: goLoader, doc: doc})
 	if err != nil {
 		return []Violation{{Field: rootField, Message: err.Error()}}, nil
 	}
@@ -121,13 +123,18 @@ func (v *Validator) schema(entity string, version int) (*gojsonschema.Schema, er
 }
 
 // valueLoader hands gojsonschema a decoded document as it is: its Go loader would encode the
-// document and decode it again.
+// document and decode it again. Validate only loads the document; the loader's other methods are
+// those of one Go loader made once.
 type valueLoader struct {
 	gojsonschema.JSONLoader
 	doc any
 }
 
+var goLoader = gojsonschema.NewGoLoader(nil)
+
 func (l valueLoader) LoadJSON() (any, error) { return l.doc, nil }
+
+func (l valueLoader) JsonSource() any { return l.doc }
 
 func jsonError(data []byte) string {
 	var x any

@@ -88,11 +88,38 @@ func Upgrade(entity string, from int, doc any) (any, error) {
 // SchemaIDVersion returns the $id of the profile schema name (an entity or any other file of the
 // profile, like "phone") in version, or "" when there is no such schema or version.
 func SchemaIDVersion(name string, version int) string {
-	if version < 1 || version > CurrentVersion || !isProfileFile(name) {
+	if version < 1 || version > CurrentVersion {
 		return ""
 	}
-	return versionBase(version) + name + ".json"
+	return knownIDs().byName[versionedName{name, version}]
 }
+
+// versionedName is a schema of the profile in one version.
+type versionedName struct {
+	name    string
+	version int
+}
+
+// knownIDs are the $ids of every schema of the profile in every version, both ways (the legacy
+// $ids too, read as version 1), so the validate stage names and reads a dataschema per record
+// without building strings.
+var knownIDs = sync.OnceValue(func() (ids struct {
+	byName map[versionedName]string
+	byID   map[string]versionedName
+}) {
+	ids.byName = make(map[versionedName]string, len(profileFiles)*CurrentVersion)
+	ids.byID = make(map[string]versionedName, len(profileFiles)*(CurrentVersion+1))
+	for _, f := range profileFiles {
+		name := strings.TrimSuffix(f, ".json")
+		for v := 1; v <= CurrentVersion; v++ {
+			id := versionBase(v) + f
+			ids.byName[versionedName{name, v}] = id
+			ids.byID[id] = versionedName{name, v}
+		}
+		ids.byID[legacyBase+f] = versionedName{name, 1}
+	}
+	return ids
+})
 
 // legacyBase prefixed the $ids before the profile had versions; they name version 1.
 const legacyBase = baseURL
@@ -103,6 +130,9 @@ func versionBase(version int) string { return baseURL + "v" + strconv.Itoa(versi
 // of before versions (".../hsds-3.0/service.json") name version 1. Anything else is
 // ErrUnknownSchema.
 func ParseSchemaID(id string) (name string, version int, err error) {
+	if known, ok := knownIDs().byID[id]; ok {
+		return known.name, known.version, nil
+	}
 	rest, ok := strings.CutPrefix(id, baseURL)
 	if !ok {
 		return "", 0, fmt.Errorf("%w: %q is not a socialhub profile $id", ErrUnknownSchema, id)

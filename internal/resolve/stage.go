@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"socialhub/internal/broker"
@@ -258,9 +259,15 @@ type pending struct {
 func (s *Stage) decode(batch []kafka.Message) ([]pending, []kafka.Message, error) {
 	recs := make([]pending, 0, len(batch))
 	var dead []kafka.Message
+	// Resident records share one array; it never grows past len(batch), so pointers stay put.
+	var residents []eligibility.Record
+	var in prometheus.Counter
+	if s.opts.Metrics != nil {
+		in = s.opts.Metrics.RecordsIn.WithLabelValues(StageName)
+	}
 	for _, m := range batch {
-		if s.opts.Metrics != nil {
-			s.opts.Metrics.RecordsIn.WithLabelValues(StageName).Inc()
+		if in != nil {
+			in.Inc()
 		}
 		var ev event.Event
 		if err := event.Unmarshal(m.Value, &ev); err != nil {
@@ -272,10 +279,14 @@ func (s *Stage) decode(batch []kafka.Message) ([]pending, []kafka.Message, error
 			continue
 		}
 		if ev.EntityType == schemas.EntityResident {
-			recs = append(recs, pending{msg: m, resident: &eligibility.Record{
+			if residents == nil {
+				residents = make([]eligibility.Record, 0, len(batch))
+			}
+			residents = append(residents, eligibility.Record{
 				Source: ev.SourceName(), Pseudonym: ev.Subject, Op: ev.Op, ContentHash: ev.ContentHash,
 				Facts: ev.Data, SeenAt: ev.Time,
-			}})
+			})
+			recs = append(recs, pending{msg: m, resident: &residents[len(residents)-1]})
 			continue
 		}
 		if ev.EntityType == schemas.EntityApplicationEvent {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"socialhub/internal/event"
+	"socialhub/internal/rawjson"
 	"socialhub/schemas"
 )
 
@@ -109,7 +110,7 @@ func (c *Checker) Check(entity, dataschema string, data []byte) Result {
 			}
 		}
 	}
-	res.Data, err = canonicalJSON(doc)
+	res.Data, err = canonicalForm(entity, res.Version, data, doc)
 	if err != nil {
 		// Decoded JSON encodes again; should it not, say so rather than pass it on.
 		reasons = append(reasons, event.Reason{Field: rootField, Message: err.Error()})
@@ -129,6 +130,10 @@ const rootField = "(root)"
 // decodeDocument decodes one JSON value, numbers as json.Number (the schema check and the
 // canonical form keep them as written). Errors say where the JSON breaks.
 func decodeDocument(data []byte) (any, error) {
+	if doc, err := rawjson.Decode(data); err == nil {
+		return doc, nil
+	}
+	// Broken JSON: encoding/json finds where.
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var doc any
@@ -169,10 +174,27 @@ func Position(data []byte, offset int64) string {
 	return "line " + strconv.Itoa(line) + ", column " + strconv.FormatInt(col, 10)
 }
 
-// canonicalJSON encodes a decoded document in canonical form. encoding/json writes map keys
-// sorted, json.Number as written and, without HTML escaping, strings as event.Canonical does, so
-// the bytes equal event.Canonical's and need no second pass to be hashed.
-func canonicalJSON(doc any) ([]byte, error) {
+// canonicalForm returns the canonical form of doc, decoded from data and checked as a document of
+// entity claiming version. A document neither normalized (only services are) nor upgraded is data
+// as it came: its canonical form is read straight from the bytes, which gives canonicalJSON's bytes
+// without walking the maps.
+func canonicalForm(entity string, version int, data []byte, doc any) ([]byte, error) {
+	if entity != schemas.EntityService && version == schemas.CurrentVersion {
+		if b, err := rawjson.AppendCanonical(make([]byte, 0, len(data)), data); err == nil {
+			return b, nil
+		}
+	}
+	return canonicalJSON(doc, len(data))
+}
+
+// canonicalJSON encodes a decoded document in canonical form: map keys sorted, json.Number as
+// written and strings as event.Canonical writes them, so the bytes equal event.Canonical's and need
+// no second pass to be hashed. They are the bytes encoding/json writes for doc.
+func canonicalJSON(doc any, size int) ([]byte, error) {
+	if b, err := rawjson.AppendValue(make([]byte, 0, size+size/8), doc); err == nil {
+		return b, nil
+	}
+	// A value encoding/json refuses (a json.Number that is no number): let it say why.
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -14,6 +14,7 @@ import (
 
 	"socialhub/internal/event"
 	"socialhub/internal/jsonhttp"
+	"socialhub/internal/rawjson"
 	"socialhub/schemas"
 )
 
@@ -158,7 +159,7 @@ func unreadable(doc []byte) string {
 	if d, at := depth(doc); d > MaxDepth {
 		return fmt.Sprintf("the document nests deeper than %d levels (at %s)", MaxDepth, Position(doc, int64(at)))
 	}
-	if !json.Valid(doc) {
+	if !rawjson.Valid(doc) {
 		_, err := decodeDocument(doc)
 		if err == nil {
 			err = errors.New("invalid JSON")

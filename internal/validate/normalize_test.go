@@ -156,23 +156,26 @@ func TestProcessDemoRecords(t *testing.T) {
 	require.Positive(t, counter(t, m.NormalizedFields.WithLabelValues(source, "schedule")))
 }
 
-// BenchmarkProcess measures the stage on demo-like service records: envelope, normalization,
-// schema check, content hash, output envelope.
+// BenchmarkProcess measures the stage on demo-like service records (envelope, normalization,
+// schema check, content hash, output envelope) and on resident records, most of what the stage
+// sees.
 func BenchmarkProcess(b *testing.B) {
 	topics := event.NewTopics(event.DefaultPrefix)
 	s := validate.New(validate.Options{Topics: topics, Validator: newValidator(b), Metrics: metrics.New(), Now: func() time.Time { return fixedNow }})
-	msgs := demoMessages(b, topics, 500)
-	b.ReportAllocs()
-	b.ResetTimer()
-	n := 0
-	for b.Loop() {
-		out, err := s.Process(msgs[n%len(msgs)])
-		if err != nil || out.Topic != topics.Valid {
-			b.Fatal(fmt.Sprint("unexpected ", out.Topic, err))
-		}
-		n++
+	for name, msgs := range map[string][]kafka.Message{"service": demoMessages(b, topics, 500), "resident": residentMessages(b, topics, 500)} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				out, err := s.Process(msgs[n%len(msgs)])
+				if err != nil || out.Topic != topics.Valid {
+					b.Fatal(fmt.Sprint("unexpected ", out.Topic, err, string(out.Value)))
+				}
+				n++
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+		})
 	}
-	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }
 
 type demoRecord struct {
@@ -227,30 +230,43 @@ func demoRecords(tb testing.TB, file []byte) []demoRecord {
 
 // BenchmarkValidate measures the full check of one record document, as Checker.Check runs it for
 // the stage and POST /v1/validate — decode, normalize, schema check of the claimed version,
-// upgrade (version 1 claims), canonical encoding and content hash — on demo department records.
+// upgrade (version 1 claims), canonical encoding and content hash — on demo department records,
+// and on resident records (no normalization, the canonical form read from the bytes).
 func BenchmarkValidate(b *testing.B) {
 	c := validate.NewChecker(newValidator(b))
 	topics := event.NewTopics(event.DefaultPrefix)
-	msgs := demoMessages(b, topics, 500)
+	services, residents := messageData(b, demoMessages(b, topics, 500)), messageData(b, residentMessages(b, topics, 500))
+	for _, version := range []int{schemas.CurrentVersion, 1} {
+		b.Run("v"+strconv.Itoa(version), func(b *testing.B) {
+			benchmarkCheck(b, c, schemas.EntityService, schemas.SchemaIDVersion(schemas.EntityService, version), services)
+		})
+	}
+	b.Run("resident", func(b *testing.B) {
+		benchmarkCheck(b, c, schemas.EntityResident, schemas.SchemaID(schemas.EntityResident), residents)
+	})
+}
+
+// messageData returns the data of raw records.
+func messageData(tb testing.TB, msgs []kafka.Message) [][]byte {
+	tb.Helper()
 	docs := make([][]byte, len(msgs))
 	for i, m := range msgs {
 		var ev event.Event
-		require.NoError(b, event.Unmarshal(m.Value, &ev))
+		require.NoError(tb, event.Unmarshal(m.Value, &ev))
 		docs[i] = ev.Data
 	}
-	for _, version := range []int{schemas.CurrentVersion, 1} {
-		b.Run("v"+strconv.Itoa(version), func(b *testing.B) {
-			claim := schemas.SchemaIDVersion(schemas.EntityService, version)
-			b.ReportAllocs()
-			n := 0
-			for b.Loop() {
-				res := c.Check(schemas.EntityService, claim, docs[n%len(docs)])
-				if len(res.Reasons) > 0 {
-					b.Fatal(res.Reasons)
-				}
-				n++
-			}
-			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
-		})
+	return docs
+}
+
+func benchmarkCheck(b *testing.B, c *validate.Checker, entity, claim string, docs [][]byte) {
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		res := c.Check(entity, claim, docs[n%len(docs)])
+		if len(res.Reasons) > 0 {
+			b.Fatal(res.Reasons)
+		}
+		n++
 	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"socialhub/internal/broker"
@@ -65,8 +66,14 @@ type Outcome struct {
 
 // Stage is the validate stage.
 type Stage struct {
-	opts    Options
-	checker *Checker
+	opts     Options
+	checker  *Checker
+	counters *counters // nil without Metrics
+}
+
+// counters are the stage's per-record counters, looked up once rather than per record.
+type counters struct {
+	in, valid, rejected prometheus.Counter
 }
 
 // New returns the stage.
@@ -86,7 +93,15 @@ func New(opts Options) *Stage {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Stage{opts: opts, checker: NewChecker(opts.Validator)}
+	s := &Stage{opts: opts, checker: NewChecker(opts.Validator)}
+	if m := opts.Metrics; m != nil {
+		s.counters = &counters{
+			in:       m.RecordsIn.WithLabelValues(StageName),
+			valid:    m.RecordsOut.WithLabelValues(StageName, metrics.OutcomeValid),
+			rejected: m.RecordsOut.WithLabelValues(StageName, metrics.OutcomeRejected),
+		}
+	}
+	return s
 }
 
 // checked is one batch the stage has checked: the raw records, what to write for each, and the
@@ -213,8 +228,8 @@ func (s *Stage) Process(m kafka.Message) (kafka.Message, error) {
 
 func (s *Stage) process(m kafka.Message) (kafka.Message, Outcome, error) {
 	now := s.opts.Now()
-	if s.opts.Metrics != nil {
-		s.opts.Metrics.RecordsIn.WithLabelValues(StageName).Inc()
+	if s.counters != nil {
+		s.counters.in.Inc()
 	}
 	var ev event.Event
 	var counts Counts
@@ -228,8 +243,8 @@ func (s *Stage) process(m kafka.Message) (kafka.Message, Outcome, error) {
 		for i, r := range reasons {
 			oc.Fields[i] = r.Field
 		}
-		if s.opts.Metrics != nil {
-			s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeRejected).Inc()
+		if s.counters != nil {
+			s.counters.rejected.Inc()
 		}
 		var evp *event.Event
 		if ev.ID != "" {
@@ -245,14 +260,14 @@ func (s *Stage) process(m kafka.Message) (kafka.Message, Outcome, error) {
 	oc.Valid, oc.Normalized = true, counts
 	out := ev
 	out.ID = event.NewID()
-	out.Type = event.Type(StageName, ev.EntityType, ev.Op)
+	out.Type = validType(ev.EntityType, ev.Op)
 	out.DataSchema = schemas.SchemaID(ev.EntityType)
 	value, err := event.Marshal(&out)
 	if err != nil {
 		return kafka.Message{}, oc, err
 	}
-	if s.opts.Metrics != nil {
-		s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeValid).Inc()
+	if s.counters != nil {
+		s.counters.valid.Inc()
 		counts.Each(func(field string, n int) {
 			s.opts.Metrics.NormalizedFields.WithLabelValues(ev.SourceName(), field).Add(float64(n))
 		})
@@ -270,7 +285,8 @@ func (s *Stage) check(m kafka.Message, ev *event.Event, counts *Counts) []event.
 	if ev.Subject == "" {
 		reasons = append(reasons, event.Reason{Field: "(envelope).subject", Message: "subject (the record's external id) is required"})
 	}
-	if want := event.Key(ev.SourceName(), ev.Subject); string(m.Key) != want {
+	if !isKey(m.Key, ev.SourceName(), ev.Subject) {
+		want := event.Key(ev.SourceName(), ev.Subject)
 		reasons = append(reasons, event.Reason{Field: "(envelope).key", Message: "Kafka key " + strconv.Quote(string(m.Key)) + " does not match source/subject " + strconv.Quote(want)})
 	}
 	switch ev.Op {
@@ -288,4 +304,31 @@ func (s *Stage) check(m kafka.Message, ev *event.Event, counts *Counts) []event.
 	// The hash travels with the record: resolve skips content it already holds.
 	ev.Data, ev.ContentHash = res.Data, res.ContentHash
 	return nil
+}
+
+// isKey reports whether key is event.Key(source, externalID), without building that.
+func isKey(key []byte, source, externalID string) bool {
+	return len(key) == len(source)+1+len(externalID) && string(key[:len(source)]) == source &&
+		key[len(source)] == '/' && string(key[len(source)+1:]) == externalID
+}
+
+// validTypes are the event types of valid records, by entity and op, made once.
+var validTypes = sync.OnceValue(func() map[[2]string]string {
+	types := map[[2]string]string{}
+	for _, info := range schemas.Schemas() {
+		if info.Entity {
+			for _, op := range []string{event.OpUpsert, event.OpDelete} {
+				types[[2]string{info.Name, op}] = event.Type(StageName, info.Name, op)
+			}
+		}
+	}
+	return types
+})
+
+// validType is event.Type(StageName, entity, op).
+func validType(entity, op string) string {
+	if t, ok := validTypes()[[2]string{entity, op}]; ok {
+		return t
+	}
+	return event.Type(StageName, entity, op)
 }
