@@ -1,6 +1,7 @@
 package changes
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"socialhub/internal/catalog"
+	"socialhub/internal/rawjson"
 	"socialhub/internal/store"
 )
 
@@ -106,16 +108,146 @@ type districtDoc struct {
 // DistrictOf returns the district an entity document belongs to, for the feed's district filter:
 // its own district field, else its first address's, else its location's. Entities without an
 // address of their own (organizations, canonical services) have none and match no district filter.
+//
+// Every change of a batch passes here, so the documents the catalog writes (plain keys, the fields
+// of the expected types) are read by a scan that skips what it does not need; anything else falls
+// back to encoding/json, whose answer is the reference (a test and a fuzz target hold them equal).
 func DistrictOf(doc []byte) string {
 	if len(doc) == 0 {
 		return ""
 	}
 	var d districtDoc
+	if end, ok := scanDistrictDoc(doc, rawjson.SkipSpace(doc, 0), &d, false); ok && rawjson.SkipSpace(doc, end) == len(doc) {
+		return d.district()
+	}
+	d = districtDoc{}
 	if json.Unmarshal(doc, &d) != nil {
 		return ""
 	}
 	return d.district()
 }
+
+// scanDistrictDoc reads the object at b[i] into d: district, addresses and location, or with sal
+// only location (a service_at_location's). ok is false for whatever the scan leaves to
+// encoding/json: invalid JSON, a field of another type or null, a key spelled with escapes or in
+// other case, a field given twice.
+func scanDistrictDoc(b []byte, i int, d *districtDoc, sal bool) (int, bool) {
+	if i >= len(b) || b[i] != '{' {
+		return i, false
+	}
+	var seen [4]bool
+	i = rawjson.SkipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return i, false
+		}
+		kend, plain, ok := rawjson.String(b, i)
+		if !ok {
+			return i, false
+		}
+		key := b[i+1 : kend-1]
+		field := -1
+		for f, name := range districtFields {
+			if string(key) == name {
+				field = f
+			} else if !plain || bytes.EqualFold(key, []byte(name)) {
+				return i, false // encoding/json matches keys case-insensitively and unescaped
+			}
+		}
+		if sal && field != fieldLocation {
+			field = -1 // a service_at_location's own fields are not read
+		}
+		i = rawjson.SkipSpace(b, kend)
+		if i >= len(b) || b[i] != ':' {
+			return i, false
+		}
+		i = rawjson.SkipSpace(b, i+1)
+		if field >= 0 {
+			if seen[field] {
+				return i, false
+			}
+			seen[field] = true
+		}
+		switch field {
+		case fieldDistrict:
+			if i >= len(b) || b[i] != '"' {
+				return i, false
+			}
+			end, plain, ok := rawjson.String(b, i)
+			if !ok {
+				return i, false
+			}
+			if plain {
+				d.District = string(b[i+1 : end-1])
+			} else {
+				d.District = rawjson.Unquote(b[i:end])
+			}
+			i = end
+		case fieldAddresses, fieldSALs:
+			if i >= len(b) || b[i] != '[' {
+				return i, false
+			}
+			i = rawjson.SkipSpace(b, i+1)
+			for n := 0; i < len(b) && b[i] != ']'; n++ {
+				if n > 0 {
+					if b[i] != ',' {
+						return i, false
+					}
+					i = rawjson.SkipSpace(b, i+1)
+				}
+				var e districtDoc
+				if i, ok = scanDistrictDoc(b, i, &e, field == fieldSALs); !ok {
+					return i, false
+				}
+				if field == fieldSALs {
+					d.SALs = append(d.SALs, struct {
+						Location *districtDoc `json:"location"`
+					}{e.Location})
+				} else {
+					d.Addresses = append(d.Addresses, e)
+				}
+				i = rawjson.SkipSpace(b, i)
+			}
+			if i >= len(b) {
+				return i, false
+			}
+			i++
+		case fieldLocation:
+			d.Location = &districtDoc{}
+			if i, ok = scanDistrictDoc(b, i, d.Location, false); !ok {
+				return i, false
+			}
+		default:
+			if i, ok = rawjson.Skip(b, i); !ok {
+				return i, false
+			}
+		}
+		i = rawjson.SkipSpace(b, i)
+		if i >= len(b) {
+			return i, false
+		}
+		if b[i] == '}' {
+			return i + 1, true
+		}
+		if b[i] != ',' {
+			return i, false
+		}
+		i = rawjson.SkipSpace(b, i+1)
+	}
+}
+
+// The fields DistrictOf reads, as scanDistrictDoc numbers them.
+const (
+	fieldDistrict = iota
+	fieldAddresses
+	fieldLocation
+	fieldSALs
+)
+
+var districtFields = [...]string{fieldDistrict: "district", fieldAddresses: "addresses", fieldLocation: "location", fieldSALs: "service_at_locations"}
 
 func (d *districtDoc) district() string {
 	if d.District != "" {

@@ -15,6 +15,7 @@ import (
 	"socialhub/internal/catalog"
 	"socialhub/internal/event"
 	"socialhub/internal/metrics"
+	"socialhub/internal/rawjson"
 )
 
 // relayLockKey is the advisory lock that makes one relay at a time the publisher, which keeps
@@ -198,12 +199,9 @@ func (r *Relay) publishBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 }
 
 func (r *Relay) messages(e Entry) (kafka.Message, kafka.Message, error) {
-	data, err := json.Marshal(ChangeData{
-		Seq: e.Seq, EntityType: e.EntityType, ID: e.EntityID, Op: e.Op, Version: e.Version,
-		ChangedFields: e.ChangedFields, Entity: e.Doc,
-	})
+	data, err := appendChangeData(make([]byte, 0, 160+len(e.Doc)), e)
 	if err != nil {
-		return kafka.Message{}, kafka.Message{}, err
+		return kafka.Message{}, kafka.Message{}, fmt.Errorf("error encoding change %d: %w", e.Seq, err)
 	}
 	// Any op flows through to the event type (created, updated, merged, deleted, ...). An entity
 	// without a document after the change (deleted, or merged away into another) is gone: the
@@ -235,6 +233,39 @@ func (r *Relay) messages(e Entry) (kafka.Message, kafka.Message, error) {
 		}
 	} // else: a nil value is the compacted topic's tombstone
 	return change, state, nil
+}
+
+// appendChangeData writes e as the ChangeData of its event: what encoding/json writes of it, without
+// HTML escapes (as event.Marshal), in one pass and one buffer; the entity is compacted.
+func appendChangeData(b []byte, e Entry) ([]byte, error) {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendInt(b, e.Seq, 10)
+	b = append(b, `,"entity_type":`...)
+	b = rawjson.AppendString(b, e.EntityType)
+	b = append(b, `,"id":`...)
+	b = rawjson.AppendString(b, e.EntityID)
+	b = append(b, `,"op":`...)
+	b = rawjson.AppendString(b, e.Op)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, e.Version, 10)
+	if len(e.ChangedFields) > 0 {
+		b = append(b, `,"changed_fields":[`...)
+		for i, f := range e.ChangedFields {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = rawjson.AppendString(b, f)
+		}
+		b = append(b, ']')
+	}
+	if len(e.Doc) > 0 {
+		b = append(b, `,"entity":`...)
+		var err error
+		if b, err = rawjson.AppendCompact(b, e.Doc); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
 }
 
 // NotifyChannel is the PostgreSQL NOTIFY channel on which the relay announces published batches;
