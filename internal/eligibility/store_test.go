@@ -146,24 +146,3 @@ func TestApplyRefusesInvalidRecords(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "a refused batch writes nothing")
 }
-
-// BenchmarkApply measures new residents and replays, in batches of 1000.
-func BenchmarkApply(b *testing.B) {
-	tb := setup(b)
-	ctx := context.Background()
-	const batch = 1000
-	recs := make([]eligibility.Record, batch)
-	written := 0
-	for b.Loop() {
-		for i := range recs {
-			recs[i] = upsert("residents", written+i, true)
-		}
-		tx, err := tb.db.Pool.Begin(ctx)
-		require.NoError(b, err)
-		_, err = tb.store.Apply(ctx, tx, recs)
-		require.NoError(b, err)
-		require.NoError(b, tx.Commit(ctx))
-		written += batch
-	}
-	b.ReportMetric(float64(written)/b.Elapsed().Seconds(), "records/s")
-}
