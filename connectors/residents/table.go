@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"socialhub/connectors"
-	"socialhub/schemas"
 )
 
 // tablePosition is the keyset cursor: the (updated_at, id) of the last row read. The id keeps its
@@ -182,18 +181,16 @@ func (s *TableSource) fetchPage(ctx context.Context) error {
 			}
 			deleted = d
 		}
-		extID, op, data, reasons, err := s.build.build(get, "id "+text(id), deleted)
+		rec, err := s.build.build(get, rowRef{"id", id}, deleted)
 		if err != nil {
 			return err
 		}
-		pos, err := json.Marshal(tablePosition{UpdatedAt: upd.UTC(), ID: rawID})
-		if err != nil {
-			return err
+		rec.Position = appendPosition(nil, upd, rawID)
+		s.page = append(s.page, rec)
+		if s.cursor == nil {
+			s.cursor = &cursor{}
 		}
-		s.page = append(s.page, connectors.Record{
-			ExternalID: extID, EntityType: schemas.EntityResident, Op: op, Data: data, Position: pos, Reasons: reasons,
-		})
-		s.cursor = &cursor{updatedAt: upd, id: id}
+		s.cursor.updatedAt, s.cursor.id = upd, id
 	}
 	if err := rows.Err(); err != nil {
 		return s.queryError(ctx, err)
@@ -220,6 +217,18 @@ func (s *TableSource) queryError(ctx context.Context, err error) error {
 		return fmt.Errorf("error reading %s: %w", s.opts.Table, err)
 	}
 	return fmt.Errorf("%w: reading %s: %w", connectors.ErrBackoffRetry, s.opts.Table, err)
+}
+
+// appendPosition appends the position after a row: tablePosition as json.Marshal writes it.
+func appendPosition(b []byte, updatedAt time.Time, id json.RawMessage) connectors.Position {
+	if b == nil {
+		b = make([]byte, 0, len(`{"updated_at":"","id":}`)+len(time.RFC3339Nano)+len(id))
+	}
+	b = append(b, `{"updated_at":"`...)
+	b = updatedAt.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","id":`...)
+	b = append(b, id...)
+	return append(b, '}')
 }
 
 // encodeID returns the id as a query argument and as JSON for the position: integers stay

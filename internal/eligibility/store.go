@@ -103,6 +103,12 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) (int, error
 	}
 	var up upserts
 	var delPseudonyms, delSources []string
+	var decide *decider
+	if s.rules != nil {
+		today := s.today()
+		up.decidedOn, up.decidedUnder = today, s.rules.digest
+		decide = newDecider(s.rules.list, today)
+	}
 	for i := range recs {
 		r := &recs[i]
 		if last[r.Pseudonym] != i {
@@ -114,32 +120,19 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) (int, error
 			continue
 		}
 		up.add(r)
+		if decide != nil {
+			// The decisions go in the same statement as the facts: one row write per resident. A
+			// replay is decided too, and then skipped by the upsert with its facts.
+			up.eligible = append(up.eligible, decide.decide(r.Facts))
+		}
 	}
 	changed := 0
 	if len(up.pseudonyms) > 0 {
-		rows, err := tx.Query(ctx, `
-			INSERT INTO eligibility_residents AS r (pseudonym, source, facts, content_hash, seen_at, updated_at)
-			SELECT u.pseudonym, u.source, u.facts::jsonb, u.content_hash, u.seen_at, now()
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-				AS u(pseudonym, source, facts, content_hash, seen_at)
-			ON CONFLICT (pseudonym) DO UPDATE SET
-				source = EXCLUDED.source, facts = EXCLUDED.facts, content_hash = EXCLUDED.content_hash,
-				seen_at = EXCLUDED.seen_at, updated_at = EXCLUDED.updated_at
-			WHERE (r.content_hash, r.source) IS DISTINCT FROM (EXCLUDED.content_hash, EXCLUDED.source)
-			RETURNING r.pseudonym`,
-			up.pseudonyms, up.sources, up.facts, up.hashes, up.seenAt)
+		n, err := up.write(ctx, tx)
 		if err != nil {
-			return 0, fmt.Errorf("error upserting %d residents: %w", len(up.pseudonyms), err)
-		}
-		written, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return 0, fmt.Errorf("error upserting %d residents: %w", len(up.pseudonyms), err)
-		}
-		changed += len(written)
-		// Hook: the changed residents' eligibility, in the same transaction as their facts.
-		if err := s.decideChanged(ctx, tx, written, &up); err != nil {
 			return 0, err
 		}
+		changed += n
 	}
 	if len(delPseudonyms) > 0 {
 		tag, err := tx.Exec(ctx, `
@@ -159,6 +152,32 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) (int, error
 type upserts struct {
 	pseudonyms, sources, facts, hashes []string
 	seenAt                             []time.Time
+	// The decisions: eligible holds a text[] literal per resident; all nil without rules, which
+	// leaves the residents undecided.
+	eligible     []string
+	decidedOn    any
+	decidedUnder any
+}
+
+// write upserts the residents and their decisions, skipping those whose content hash (and
+// source) the store holds already, and returns how many it wrote.
+func (u *upserts) write(ctx context.Context, tx pgx.Tx) (int, error) {
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO eligibility_residents AS r
+			(pseudonym, source, facts, content_hash, seen_at, updated_at, eligible_rules, decided_on, decided_under)
+		SELECT u.pseudonym, u.source, u.facts::jsonb, u.content_hash, u.seen_at, now(), u.eligible::text[], $7::date, $8::bigint
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+			AS u(pseudonym, source, facts, content_hash, seen_at, eligible)
+		ON CONFLICT (pseudonym) DO UPDATE SET
+			source = EXCLUDED.source, facts = EXCLUDED.facts, content_hash = EXCLUDED.content_hash,
+			seen_at = EXCLUDED.seen_at, updated_at = EXCLUDED.updated_at,
+			eligible_rules = EXCLUDED.eligible_rules, decided_on = EXCLUDED.decided_on, decided_under = EXCLUDED.decided_under
+		WHERE (r.content_hash, r.source) IS DISTINCT FROM (EXCLUDED.content_hash, EXCLUDED.source)`,
+		u.pseudonyms, u.sources, u.facts, u.hashes, u.seenAt, u.eligible, u.decidedOn, u.decidedUnder)
+	if err != nil {
+		return 0, fmt.Errorf("error upserting %d residents: %w", len(u.pseudonyms), err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 func (u *upserts) add(r *Record) {
@@ -229,17 +248,25 @@ func (s *Store) Count(ctx context.Context) (int64, error) {
 
 // Get returns the resident with the pseudonym, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, pseudonym string) (Resident, error) {
+	r, _, err := s.get(ctx, pseudonym)
+	return r, err
+}
+
+// get returns the resident with the pseudonym and its stored decisions, in one query.
+func (s *Store) get(ctx context.Context, pseudonym string) (Resident, decisions, error) {
 	r := Resident{Pseudonym: pseudonym}
+	var d decisions
 	var facts []byte
 	err := s.pool.QueryRow(ctx, `
-		SELECT source, facts, content_hash, seen_at, updated_at FROM eligibility_residents WHERE pseudonym = $1`,
-		pseudonym).Scan(&r.Source, &facts, &r.ContentHash, &r.SeenAt, &r.UpdatedAt)
+		SELECT source, facts, content_hash, seen_at, updated_at, eligible_rules, decided_on, decided_under
+		FROM eligibility_residents WHERE pseudonym = $1`,
+		pseudonym).Scan(&r.Source, &facts, &r.ContentHash, &r.SeenAt, &r.UpdatedAt, &d.eligible, &d.on, &d.under)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Resident{}, fmt.Errorf("%w: %s", ErrNotFound, pseudonym)
+		return Resident{}, decisions{}, fmt.Errorf("%w: %s", ErrNotFound, pseudonym)
 	}
 	if err != nil {
-		return Resident{}, fmt.Errorf("error reading resident %s: %w", pseudonym, err)
+		return Resident{}, decisions{}, fmt.Errorf("error reading resident %s: %w", pseudonym, err)
 	}
 	r.Facts = facts
-	return r, nil
+	return r, d, nil
 }
