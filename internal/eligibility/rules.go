@@ -281,8 +281,11 @@ type Facts struct {
 // validated against schemas/resident.json on its way in.
 func ParseFacts(doc []byte) (Facts, error) {
 	var f Facts
-	if err := json.Unmarshal(doc, &f); err != nil {
-		return Facts{}, fmt.Errorf("%w: facts: %w", ErrInvalidRecord, err)
+	if !f.parseFast(doc) {
+		f = Facts{}
+		if err := json.Unmarshal(doc, &f); err != nil {
+			return Facts{}, fmt.Errorf("%w: facts: %w", ErrInvalidRecord, err)
+		}
 	}
 	if f.DisabilityGroup == "" {
 		f.DisabilityGroup = "none"

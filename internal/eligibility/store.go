@@ -165,7 +165,7 @@ func (u *upserts) write(ctx context.Context, tx pgx.Tx) (int, error) {
 	tag, err := tx.Exec(ctx, `
 		INSERT INTO eligibility_residents AS r
 			(pseudonym, source, facts, content_hash, seen_at, updated_at, eligible_rules, decided_on, decided_under)
-		SELECT u.pseudonym, u.source, u.facts::jsonb, u.content_hash, u.seen_at, now(), u.eligible::text[], $7::date, $8::bigint
+		SELECT u.pseudonym, u.source, u.facts::json, u.content_hash, u.seen_at, now(), u.eligible::text[], $7::date, $8::bigint
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
 			AS u(pseudonym, source, facts, content_hash, seen_at, eligible)
 		ON CONFLICT (pseudonym) DO UPDATE SET

@@ -1,5 +1,11 @@
 CREATE INDEX eligibility_residents_source_idx ON eligibility_residents (source);
-ALTER TABLE eligibility_residents ALTER COLUMN pseudonym TYPE text COLLATE "default";
+ALTER TABLE eligibility_residents
+    DROP CONSTRAINT eligibility_residents_pseudonym_check,
+    ADD CONSTRAINT eligibility_residents_pseudonym_check CHECK (pseudonym ~ '^[0-9a-f]{64}$'),
+    DROP CONSTRAINT eligibility_residents_facts_check,
+    ALTER COLUMN facts TYPE jsonb USING facts::jsonb,
+    ADD CONSTRAINT eligibility_residents_facts_check CHECK (jsonb_typeof(facts) = 'object'),
+    ALTER COLUMN pseudonym TYPE text COLLATE "default";
 
 CREATE TABLE eligibility_decisions (
     pseudonym   text NOT NULL REFERENCES eligibility_residents (pseudonym) ON DELETE CASCADE,
