@@ -38,12 +38,13 @@ func newDecider(rules []*Rule, today time.Time) *decider {
 	return &decider{rules: rules, today: today, literals: map[uint64]string{}}
 }
 
-// decide returns the text[] literal of the rules the facts are eligible under. Facts Apply
-// accepted are a JSON object; one that still does not parse as facts is eligible under none.
-func (d *decider) decide(facts []byte) string {
+// decide returns the text[] literal of the rules the facts are eligible under, and whether they
+// parsed (then they are JSON). Facts that do not parse as facts (a value of the wrong type) are
+// eligible under none.
+func (d *decider) decide(facts []byte) (string, bool) {
 	f, err := ParseFacts(facts)
 	if err != nil {
-		return "{}"
+		return "{}", false
 	}
 	a := &activation{f: &f, today: d.today}
 	if len(d.rules) > 64 {
@@ -53,7 +54,7 @@ func (d *decider) decide(facts []byte) string {
 				ids = append(ids, r.ID)
 			}
 		}
-		return "{" + strings.Join(ids, ",") + "}"
+		return "{" + strings.Join(ids, ",") + "}", true
 	}
 	var set uint64
 	for i, r := range d.rules {
@@ -62,7 +63,7 @@ func (d *decider) decide(facts []byte) string {
 		}
 	}
 	if lit, ok := d.literals[set]; ok {
-		return lit
+		return lit, true
 	}
 	var b strings.Builder
 	b.WriteByte('{')
@@ -77,7 +78,7 @@ func (d *decider) decide(facts []byte) string {
 	}
 	b.WriteByte('}')
 	d.literals[set] = b.String()
-	return d.literals[set]
+	return d.literals[set], true
 }
 
 // decisions are what the store holds about a resident's eligibility.
@@ -218,7 +219,8 @@ func (s *Store) refreshBatch(ctx context.Context, all bool, after string, today 
 		if err := rows.Scan(&last, &facts, &hash); err != nil {
 			return 0, "", fmt.Errorf("error reading residents to decide: %w", err)
 		}
-		pseudonyms, hashes, eligible = append(pseudonyms, last), append(hashes, hash), append(eligible, d.decide(facts))
+		lit, _ := d.decide(facts)
+		pseudonyms, hashes, eligible = append(pseudonyms, last), append(hashes, hash), append(eligible, lit)
 	}
 	if err := rows.Err(); err != nil {
 		return 0, "", fmt.Errorf("error reading residents to decide: %w", err)

@@ -87,6 +87,8 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 // only if the same source wrote it. When one batch holds several records of a resident, the last
 // one wins, as Kafka delivers one key's records in order.
 //
+// With rules, the residents it writes are decided in the same statement, in their own rows.
+//
 // It costs at most two statements per batch, whatever its size: one upsert over unnest'ed arrays
 // and one delete. A record Apply refuses makes it fail with ErrInvalidRecord before anything is
 // written.
@@ -94,21 +96,27 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) (int, error
 	if len(recs) == 0 {
 		return 0, nil
 	}
-	last := make(map[string]int, len(recs))
-	for i := range recs {
-		if err := checkRecord(&recs[i]); err != nil {
-			return 0, err
-		}
-		last[recs[i].Pseudonym] = i
-	}
 	var up upserts
-	var delPseudonyms, delSources []string
 	var decide *decider
+	var eligible []string // per record: the text[] literal of its decisions
 	if s.rules != nil {
 		today := s.today()
 		up.decidedOn, up.decidedUnder = today, s.rules.digest
 		decide = newDecider(s.rules.list, today)
+		eligible = make([]string, len(recs))
 	}
+	last := make(map[string]int, len(recs))
+	for i := range recs {
+		lit, err := checkRecord(&recs[i], decide)
+		if err != nil {
+			return 0, err
+		}
+		if eligible != nil {
+			eligible[i] = lit
+		}
+		last[recs[i].Pseudonym] = i
+	}
+	var delPseudonyms, delSources []string
 	for i := range recs {
 		r := &recs[i]
 		if last[r.Pseudonym] != i {
@@ -120,10 +128,10 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) (int, error
 			continue
 		}
 		up.add(r)
-		if decide != nil {
+		if eligible != nil {
 			// The decisions go in the same statement as the facts: one row write per resident. A
 			// replay is decided too, and then skipped by the upsert with its facts.
-			up.eligible = append(up.eligible, decide.decide(r.Facts))
+			up.eligible = append(up.eligible, eligible[i])
 		}
 	}
 	changed := 0
@@ -189,14 +197,15 @@ func (u *upserts) add(r *Record) {
 }
 
 // checkRecord refuses what the table would refuse, with a reason a person can act on, and fills
-// in the defaults.
-func checkRecord(r *Record) error {
+// in the defaults. With a decider, it decides an upsert's facts on the way, and returns the
+// decisions' text[] literal: facts that parse need no other check that they are JSON.
+func checkRecord(r *Record, d *decider) (string, error) {
 	switch {
 	case r.Source == "":
-		return fmt.Errorf("%w: a record has no source", ErrInvalidRecord)
+		return "", fmt.Errorf("%w: a record has no source", ErrInvalidRecord)
 	case !isPseudonym(r.Pseudonym):
 		// Never echo the value: a raw national id sent by mistake must not reach logs or dlq reasons.
-		return fmt.Errorf("%w: a record of %s has an external id that is not a pseudonym (64 lowercase hex digits, %d characters given)",
+		return "", fmt.Errorf("%w: a record of %s has an external id that is not a pseudonym (64 lowercase hex digits, %d characters given)",
 			ErrInvalidRecord, r.Source, len(r.Pseudonym))
 	}
 	if r.SeenAt.IsZero() {
@@ -204,24 +213,28 @@ func checkRecord(r *Record) error {
 	}
 	switch r.Op {
 	case OpDelete:
-		return nil
+		return "", nil
 	case OpUpsert, "":
 		r.Op = OpUpsert
 	default:
-		return fmt.Errorf("%w: resident %s of %s: unknown op %q", ErrInvalidRecord, r.Pseudonym, r.Source, r.Op)
+		return "", fmt.Errorf("%w: resident %s of %s: unknown op %q", ErrInvalidRecord, r.Pseudonym, r.Source, r.Op)
 	}
 	facts := bytes.TrimSpace(r.Facts)
-	if len(facts) == 0 || facts[0] != '{' || !json.Valid(facts) {
-		return fmt.Errorf("%w: resident %s of %s: the facts are not a JSON object", ErrInvalidRecord, r.Pseudonym, r.Source)
+	lit, parsed := "", false
+	if d != nil && len(facts) > 0 && facts[0] == '{' {
+		lit, parsed = d.decide(facts)
+	}
+	if len(facts) == 0 || facts[0] != '{' || !parsed && !json.Valid(facts) {
+		return "", fmt.Errorf("%w: resident %s of %s: the facts are not a JSON object", ErrInvalidRecord, r.Pseudonym, r.Source)
 	}
 	if r.ContentHash == "" {
 		h, err := event.ContentHash(facts)
 		if err != nil {
-			return fmt.Errorf("%w: resident %s of %s: %w", ErrInvalidRecord, r.Pseudonym, r.Source, err)
+			return "", fmt.Errorf("%w: resident %s of %s: %w", ErrInvalidRecord, r.Pseudonym, r.Source, err)
 		}
 		r.ContentHash = h
 	}
-	return nil
+	return lit, nil
 }
 
 func isPseudonym(s string) bool {

@@ -122,6 +122,8 @@ func TestApplyRefusesInvalidRecords(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	good := upsert("residents", 1, true)
+	rules, err := eligibility.DefaultRules()
+	require.NoError(t, err)
 	for name, tc := range map[string]struct {
 		rec eligibility.Record
 		msg string
@@ -131,16 +133,21 @@ func TestApplyRefusesInvalidRecords(t *testing.T) {
 		"upper-case hex":  {eligibility.Record{Source: "r", Pseudonym: "A" + pseudonymOf(1)[1:], Op: eligibility.OpDelete}, "not a pseudonym"},
 		"facts an array":  {eligibility.Record{Source: "r", Pseudonym: pseudonymOf(1), Op: eligibility.OpUpsert, Facts: json.RawMessage(`[1]`)}, "not a JSON object"},
 		"facts broken":    {eligibility.Record{Source: "r", Pseudonym: pseudonymOf(1), Op: eligibility.OpUpsert, Facts: json.RawMessage(`{"a":`)}, "not a JSON object"},
+		"facts trailing":  {eligibility.Record{Source: "r", Pseudonym: pseudonymOf(1), Op: eligibility.OpUpsert, Facts: json.RawMessage(`{"pensioner":true}}`)}, "not a JSON object"},
+		"facts bad value": {eligibility.Record{Source: "r", Pseudonym: pseudonymOf(1), Op: eligibility.OpUpsert, Facts: json.RawMessage(`{"pensioner":tru}`)}, "not a JSON object"},
 		"no facts":        {eligibility.Record{Source: "r", Pseudonym: pseudonymOf(1), Op: eligibility.OpUpsert}, "not a JSON object"},
 		"unknown op":      {eligibility.Record{Source: "r", Pseudonym: pseudonymOf(1), Op: "merge", Facts: good.Facts}, "unknown op"},
 	} {
-		tx, err := b.db.Pool.Begin(ctx)
-		require.NoError(t, err)
-		_, err = b.store.Apply(ctx, tx, []eligibility.Record{good, tc.rec})
-		require.ErrorIs(t, err, eligibility.ErrInvalidRecord, name)
-		require.ErrorContains(t, err, tc.msg, name)
-		require.NotContains(t, err.Error(), "11223344595", name)
-		require.NoError(t, tx.Rollback(ctx))
+		// Without rules and with them, which parse the facts on the way.
+		for _, store := range []*eligibility.Store{b.store, eligibility.NewStore(b.db.Pool, eligibility.WithRules(rules))} {
+			tx, err := b.db.Pool.Begin(ctx)
+			require.NoError(t, err)
+			_, err = store.Apply(ctx, tx, []eligibility.Record{good, tc.rec})
+			require.ErrorIs(t, err, eligibility.ErrInvalidRecord, name)
+			require.ErrorContains(t, err, tc.msg, name)
+			require.NotContains(t, err.Error(), "11223344595", name)
+			require.NoError(t, tx.Rollback(ctx))
+		}
 	}
 	n, err := b.store.Count(ctx)
 	require.NoError(t, err)
