@@ -1,6 +1,7 @@
 package residents
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"socialhub/connectors"
 )
@@ -149,6 +151,7 @@ func (s *TableSource) fetchPage(ctx context.Context) error {
 	for i, f := range fields {
 		index[f.Name] = i
 	}
+	cols := newColumns(s.conn.TypeMap(), fields)
 	var values []any
 	get := func(col string) any {
 		if col == "" {
@@ -161,7 +164,7 @@ func (s *TableSource) fetchPage(ctx context.Context) error {
 		delCol = len(fields) - 1
 	}
 	for rows.Next() {
-		values, err = rows.Values()
+		values, err = cols.decode(rows.RawValues())
 		if err != nil {
 			return fmt.Errorf("error reading the registry's rows: %w", err)
 		}
@@ -197,6 +200,46 @@ func (s *TableSource) fetchPage(ctx context.Context) error {
 	}
 	s.lastPage = len(s.page) < s.opts.PageSize
 	return nil
+}
+
+// columns decodes a page's rows as pgx's Rows.Values does, looking each column's type up once per
+// page and filling one slice for every row: the builder keeps none of it.
+type columns struct {
+	m      *pgtype.Map
+	fields []pgconn.FieldDescription
+	types  []*pgtype.Type // nil: a type pgx does not know
+	values []any
+}
+
+func newColumns(m *pgtype.Map, fields []pgconn.FieldDescription) *columns {
+	c := &columns{m: m, fields: fields, types: make([]*pgtype.Type, len(fields)), values: make([]any, len(fields))}
+	for i, f := range fields {
+		if t, ok := m.TypeForOID(f.DataTypeOID); ok {
+			c.types[i] = t
+		}
+	}
+	return c
+}
+
+func (c *columns) decode(raw [][]byte) ([]any, error) {
+	for i, buf := range raw {
+		fd := &c.fields[i]
+		switch {
+		case buf == nil:
+			c.values[i] = nil
+		case c.types[i] != nil:
+			v, err := c.types[i].Codec.DecodeValue(c.m, fd.DataTypeOID, fd.Format, buf)
+			if err != nil {
+				return nil, fmt.Errorf("error decoding column %s: %w", fd.Name, err)
+			}
+			c.values[i] = v
+		case fd.Format == pgx.TextFormatCode:
+			c.values[i] = string(buf)
+		default:
+			c.values[i] = bytes.Clone(buf)
+		}
+	}
+	return c.values, nil
 }
 
 // queryError tells a mistake in the options (no such table or column) from a failure worth
