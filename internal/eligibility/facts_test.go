@@ -3,6 +3,7 @@ package eligibility
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -65,4 +66,37 @@ func BenchmarkParseFacts(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkDecide decides a resident under the default rules: as Apply does it now, and as it did
+// before (encoding/json, a map of variables per resident).
+func BenchmarkDecide(b *testing.B) {
+	rules, err := DefaultRules()
+	if err != nil {
+		b.Fatal(err)
+	}
+	doc := []byte(factsSeeds[0])
+	today := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	b.Run("apply", func(b *testing.B) {
+		d := newDecider(rules.list, today)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := d.decide(doc); !ok {
+				b.Fatal("not parsed")
+			}
+		}
+	})
+	b.Run("map", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var f Facts
+			if err := json.Unmarshal(doc, &f); err != nil {
+				b.Fatal(err)
+			}
+			vars := f.Activation(today)
+			for _, r := range rules.list {
+				r.Eval(vars)
+			}
+		}
+	})
 }
