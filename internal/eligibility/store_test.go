@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,4 +161,19 @@ func pensioner(t *testing.T, facts json.RawMessage) bool {
 	var doc struct{ Pensioner bool }
 	require.NoError(t, json.Unmarshal(facts, &doc))
 	return doc.Pensioner
+}
+
+// The table itself refuses what is not a pseudonym, whoever writes to it.
+func TestTableRefusesWhatIsNotAPseudonym(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	for _, p := range []string{"11223344595", strings.ToUpper(pseudonymOf(1)), pseudonymOf(1)[:63] + "g", pseudonymOf(1) + "0", pseudonymOf(1)[:63]} {
+		_, err := b.db.Pool.Exec(ctx, `INSERT INTO eligibility_residents (pseudonym, source, facts, content_hash, seen_at, updated_at)
+			VALUES ($1, 'r', '{}', 'h', now(), now())`, p)
+		require.Error(t, err, p)
+	}
+	_, err := b.db.Pool.Exec(ctx, `INSERT INTO eligibility_residents (pseudonym, source, facts, content_hash, seen_at, updated_at)
+		VALUES ($1, 'r', '[1]', 'h', now(), now())`, pseudonymOf(1))
+	require.Error(t, err, "facts that are not an object")
 }
