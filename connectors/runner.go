@@ -195,6 +195,7 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source, ro RunOptions) 
 		snapshot = sn.SnapshotID()
 	}
 
+	env := r.envelopes(cfg.Name)
 	batch := make([]kafka.Message, 0, r.opts.BatchSize)
 	var keys, types []string
 	var last Position
@@ -249,7 +250,7 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source, ro RunOptions) 
 			}
 			return res, fmt.Errorf("error reading source %s: %w", cfg.Name, err)
 		}
-		msg, rejected, err := r.message(cfg.Name, rec)
+		msg, rejected, err := env.message(rec)
 		if err != nil {
 			return res, err
 		}
@@ -298,6 +299,7 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source, ro RunOptions) 
 // does not becomes a delete on raw. Keys are forgotten only after Kafka acknowledged the deletes,
 // so a crash in between re-sends them (deletes are idempotent downstream), never loses them.
 func (r *Runner) deleteGone(ctx context.Context, source, snapshot string, runID int64, res *RunResult) error {
+	env := r.envelopes(source)
 	for {
 		ids, types, err := r.opts.Checkpoints.staleKeys(ctx, source, snapshot, r.opts.BatchSize)
 		if err != nil || len(ids) == 0 {
@@ -305,7 +307,7 @@ func (r *Runner) deleteGone(ctx context.Context, source, snapshot string, runID 
 		}
 		msgs := make([]kafka.Message, len(ids))
 		for i := range ids {
-			if msgs[i], _, err = r.message(source, Record{ExternalID: ids[i], EntityType: types[i], Op: event.OpDelete}); err != nil {
+			if msgs[i], _, err = env.message(Record{ExternalID: ids[i], EntityType: types[i], Op: event.OpDelete}); err != nil {
 				return err
 			}
 		}
@@ -325,39 +327,66 @@ func (r *Runner) deleteGone(ctx context.Context, source, snapshot string, runID 
 	}
 }
 
+// contentTypeHeaders are the headers of every message; shared, as nothing writes to them.
+var contentTypeHeaders = []kafka.Header{{Key: "content-type", Value: []byte(event.ContentType)}}
+
+// envelopes builds the messages of one source. What every record of a kind shares (source URI,
+// type, schema id) is spelled once, so a record costs only its own bytes.
+type envelopes struct {
+	r      *Runner
+	source string
+	uri    string
+	kinds  map[kindOp]kindNames
+}
+
+type kindOp struct{ entity, op string }
+
+type kindNames struct{ typ, schema string }
+
+func (r *Runner) envelopes(source string) *envelopes {
+	return &envelopes{r: r, source: source, uri: event.SourceURI(source), kinds: map[kindOp]kindNames{}}
+}
+
 // message wraps a record in its envelope for the raw topic. A record the source rejected, or one
 // too large for the broker, goes to dlq instead with its reasons, so it neither blocks the source
 // nor vanishes.
-func (r *Runner) message(source string, rec Record) (kafka.Message, bool, error) {
+func (e *envelopes) message(rec Record) (kafka.Message, bool, error) {
+	r := e.r
 	op := rec.Op
 	if op == "" {
 		op = event.OpUpsert
 	}
+	k := kindOp{rec.EntityType, op}
+	names, ok := e.kinds[k]
+	if !ok {
+		names = kindNames{typ: event.Type("raw", rec.EntityType, op), schema: schemas.SchemaID(rec.EntityType)}
+		e.kinds[k] = names
+	}
 	ev := &event.Event{
 		ID:         event.NewID(),
-		Source:     event.SourceURI(source),
-		Type:       event.Type("raw", rec.EntityType, op),
+		Source:     e.uri,
+		Type:       names.typ,
 		Subject:    rec.ExternalID,
 		Time:       r.opts.Now().UTC(),
-		DataSchema: schemas.SchemaID(rec.EntityType),
+		DataSchema: names.schema,
 		EntityType: rec.EntityType,
 		Op:         op,
 		Data:       rec.Data,
 	}
 	if len(rec.Data) > 0 {
-		h, err := event.ContentHash(rec.Data)
-		if err == nil {
-			ev.ContentHash = h
+		ev.ContentHash = rec.ContentHash
+		if ev.ContentHash == "" {
+			// A record whose data is not JSON still goes on: validate dead-letters it with the reason.
+			ev.ContentHash, _ = event.ContentHash(rec.Data)
 		}
-		// A record whose data is not JSON still goes on: validate dead-letters it with the reason.
 	}
-	key := event.Key(source, rec.ExternalID)
-	headers := []kafka.Header{{Key: "content-type", Value: []byte(event.ContentType)}}
+	key := make([]byte, 0, len(e.source)+1+len(rec.ExternalID))
+	key = append(append(append(key, e.source...), '/'), rec.ExternalID...) // event.Key
 	if len(rec.Reasons) > 0 {
 		if len(rec.Data) > 0 && !json.Valid(rec.Data) {
 			ev.Data, ev.ContentHash = nil, ""
 		}
-		return r.deadLetter(source, rec, ev, key, headers, rec.Reasons)
+		return r.deadLetter(e.source, rec, ev, string(key), contentTypeHeaders, rec.Reasons)
 	}
 	value, err := event.Marshal(ev)
 	if err != nil {
@@ -365,11 +394,11 @@ func (r *Runner) message(source string, rec Record) (kafka.Message, bool, error)
 	}
 	// Leave room for the key, headers and batch framing.
 	if len(value)+len(key)+512 <= r.opts.MaxMessageBytes {
-		return kafka.Message{Topic: r.opts.Topics.Raw, Key: []byte(key), Value: value, Headers: headers}, false, nil
+		return kafka.Message{Topic: r.opts.Topics.Raw, Key: key, Value: value, Headers: contentTypeHeaders}, false, nil
 	}
 	reason := event.Reason{Field: "(root)", Message: fmt.Sprintf("record is %d bytes, over the broker's limit of %d", len(value), r.opts.MaxMessageBytes)}
 	ev.Data, ev.ContentHash = nil, "" // the envelope without its data says which record it was
-	return r.deadLetter(source, rec, ev, key, headers, []event.Reason{reason})
+	return r.deadLetter(e.source, rec, ev, string(key), contentTypeHeaders, []event.Reason{reason})
 }
 
 func (r *Runner) deadLetter(source string, rec Record, ev *event.Event, key string, headers []kafka.Header, reasons []event.Reason) (kafka.Message, bool, error) {

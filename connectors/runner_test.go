@@ -378,3 +378,47 @@ func TestDuplicateIDsInOneBatch(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(4), res.Emitted)
 }
+
+func TestRunnerUsesTheSourcesContentHash(t *testing.T) {
+	t.Parallel()
+	b := setup(t, kindOf("hashed", func() connectors.Source { return &hashedSource{} }))
+	res, err := b.runner.Run(context.Background(), config.Source{Name: "hashed", Kind: "hashed"}, connectors.RunOptions{})
+	require.NoError(t, err)
+	require.Equal(t, connectors.RunCounts{Read: 2, Emitted: 2}, res.RunCounts)
+	raw := b.cluster.ReadAll(t, b.cluster.Topics.Raw)
+	require.Len(t, raw, 2)
+	computed, err := event.ContentHash(json.RawMessage(hashedDoc))
+	require.NoError(t, err)
+	// The first record brings its hash, which the runner takes as it is (a source vouches that it
+	// is event.ContentHash's); the second leaves it to the runner.
+	for i, want := range []string{"hash-given-by-the-source", computed} {
+		var ev event.Event
+		require.NoError(t, event.Unmarshal(raw[i].Value, &ev))
+		require.Equal(t, want, ev.ContentHash, i)
+		require.Equal(t, "hashed/"+strconv.Itoa(i+1), string(raw[i].Key))
+		require.Equal(t, "socialhub/hashed", ev.Source)
+		require.Equal(t, "socialhub.raw.service.upsert", ev.Type)
+		require.Len(t, raw[i].Headers, 1)
+		require.Equal(t, event.ContentType, string(raw[i].Headers[0].Value))
+	}
+}
+
+const hashedDoc = `{"name":"Семейная медиация","id":"x"}`
+
+type hashedSource struct{ n int }
+
+func (s *hashedSource) Open(context.Context, connectors.Position) error { s.n = 0; return nil }
+func (s *hashedSource) Read(context.Context) (connectors.Record, error) {
+	s.n++
+	if s.n > 2 {
+		return connectors.Record{}, connectors.ErrEndOfInput
+	}
+	rec := connectors.Record{ExternalID: strconv.Itoa(s.n), EntityType: "service", Op: event.OpUpsert,
+		Data: json.RawMessage(hashedDoc), Position: connectors.Position(strconv.Itoa(s.n))}
+	if s.n == 1 {
+		rec.ContentHash = "hash-given-by-the-source"
+	}
+	return rec, nil
+}
+func (s *hashedSource) Ack(context.Context, connectors.Position) error { return nil }
+func (s *hashedSource) Close(context.Context) error                    { return nil }

@@ -27,6 +27,10 @@ type Record struct {
 	Op string
 	// Data is the record document (nil for deletes).
 	Data json.RawMessage
+	// ContentHash, when the source sets it, is event.ContentHash(Data): a source that writes its
+	// documents itself can write them in canonical form and hash the bytes, sparing the runner
+	// decoding and re-encoding them. Empty: the runner computes it.
+	ContentHash string
 	// Position is the cursor just after this record.
 	Position Position
 	// Reasons, when set, say why the source itself rejects the record (a checksum that does not

@@ -1,13 +1,18 @@
 package residents
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"socialhub/connectors"
 	"socialhub/internal/event"
 	"socialhub/internal/pseudonym"
 	"socialhub/schemas"
@@ -20,10 +25,10 @@ import (
 type resident struct {
 	ID              string     `json:"id"`
 	Address         address    `json:"address"`
-	RegisteredSince any        `json:"registered_since,omitempty"`
-	BirthDate       any        `json:"birth_date,omitempty"`
+	RegisteredSince string     `json:"registered_since,omitempty"`
+	BirthDate       string     `json:"birth_date,omitempty"`
 	Household       *household `json:"household,omitempty"`
-	DisabilityGroup any        `json:"disability_group,omitempty"`
+	DisabilityGroup string     `json:"disability_group,omitempty"`
 	Pensioner       any        `json:"pensioner,omitempty"`
 	LowIncome       any        `json:"low_income,omitempty"`
 	LargeFamily     any        `json:"large_family,omitempty"`
@@ -52,27 +57,78 @@ type rejection struct {
 // getter returns a mapped column's value (nil when unmapped, missing or NULL).
 type getter func(column string) any
 
-// builder turns rows into records.
+// builder turns rows into records, one row at a time.
 type builder struct {
 	cols   Columns
 	city   string
 	pseudo *pseudonym.Pseudonymizer
+	names  names
+	buf    []byte // the document being written
 }
 
-// build maps one row. rowRef says where the row is ("id 17", "row 5") for a rejection. It returns
-// the record's external id, op and data, and the reasons when the row is rejected.
-func (b *builder) build(get getter, rowRef string, deleted bool) (string, string, []byte, []event.Reason, error) {
+// names remembers what the registry's spellings of districts, okrugs and disability groups map
+// to: a registry repeats a few hundred spellings over millions of rows, and folding each costs
+// several allocations. Each map stops growing at maxNames, past which spellings are folded anew.
+type names struct {
+	districts, okrugs, groups map[string]string
+}
+
+const maxNames = 4096
+
+func remember(m *map[string]string, s string, fold func(string) string) string {
+	if v, ok := (*m)[s]; ok {
+		return v
+	}
+	v := fold(s)
+	if *m == nil {
+		*m = map[string]string{}
+	}
+	if len(*m) < maxNames {
+		(*m)[s] = v
+	}
+	return v
+}
+
+func (n *names) district(s string) string { return remember(&n.districts, s, district) }
+
+func (n *names) okrug(s string) string { return remember(&n.okrugs, s, okrug) }
+
+// disabilityGroup is disabilityGroup below, which depends on the value's text alone.
+func (n *names) disabilityGroup(v any, mapped bool) string {
+	if !mapped {
+		return ""
+	}
+	return remember(&n.groups, text(v), func(s string) string { return disabilityGroup(s, true) })
+}
+
+// rowRef says where a row is ("id 17", "row 5"), for a rejection; spelled only when needed.
+type rowRef struct {
+	word string
+	id   any
+}
+
+func (r rowRef) String() string { return r.word + " " + text(r.id) }
+
+// build maps one row to a record (all but its position). A rejected row's record carries the
+// reasons. The document is written in canonical form (event.Canonical: keys sorted, no spaces), so
+// its content hash is the sha256 of its bytes: nothing decodes and re-encodes what was just written.
+func (b *builder) build(get getter, ref rowRef, deleted bool) (connectors.Record, error) {
+	rec := connectors.Record{EntityType: schemas.EntityResident, Op: event.OpUpsert}
 	pseudo, err := b.pseudo.Pseudonym(text(get(b.cols.NationalID)))
 	if err != nil {
-		data, merr := json.Marshal(rejection{Row: rowRef, Reason: err.Error()})
+		where := ref.String()
+		data, merr := json.Marshal(rejection{Row: where, Reason: err.Error()})
 		if merr != nil {
-			return "", "", nil, nil, merr
+			return connectors.Record{}, merr
 		}
-		return "rejected-" + strings.ReplaceAll(rowRef, " ", "-"), event.OpUpsert, data,
-			[]event.Reason{{Field: "national_id", Message: err.Error()}}, nil
+		rec.ExternalID, rec.Data = "rejected-"+strings.ReplaceAll(where, " ", "-"), data
+		rec.Reasons = []event.Reason{{Field: "national_id", Message: err.Error()}}
+		return rec, nil
 	}
+	rec.ExternalID = pseudo
 	if deleted {
-		return pseudo, event.OpDelete, nil, nil, nil
+		rec.Op = event.OpDelete
+		return rec, nil
 	}
 	c := b.cols
 	r := resident{
@@ -81,12 +137,12 @@ func (b *builder) build(get getter, rowRef string, deleted bool) (string, string
 			Address1:   text(get(c.Address)),
 			City:       b.city,
 			PostalCode: text(get(c.PostalCode)),
-			District:   district(text(get(c.District))),
-			Okrug:      okrug(text(get(c.Okrug))),
+			District:   b.names.district(text(get(c.District))),
+			Okrug:      b.names.okrug(text(get(c.Okrug))),
 		},
 		RegisteredSince: date(get(c.RegisteredSince)),
 		BirthDate:       date(get(c.BirthDate)),
-		DisabilityGroup: disabilityGroup(get(c.DisabilityGroup), c.DisabilityGroup != ""),
+		DisabilityGroup: b.names.disabilityGroup(get(c.DisabilityGroup), c.DisabilityGroup != ""),
 		Pensioner:       boolean(get(c.Pensioner)),
 		LowIncome:       boolean(get(c.LowIncome)),
 		LargeFamily:     boolean(get(c.LargeFamily)),
@@ -99,11 +155,146 @@ func (b *builder) build(get getter, rowRef string, deleted bool) (string, string
 	if h != (household{}) {
 		r.Household = &h
 	}
-	data, err := json.Marshal(r)
+	b.buf, err = r.appendCanonical(b.buf[:0])
 	if err != nil {
-		return "", "", nil, nil, fmt.Errorf("error encoding %s: %w", rowRef, err)
+		return connectors.Record{}, fmt.Errorf("error encoding %s: %w", ref, err)
 	}
-	return pseudo, event.OpUpsert, data, nil, nil
+	rec.Data = bytes.Clone(b.buf)
+	sum := sha256.Sum256(rec.Data)
+	rec.ContentHash = hex.EncodeToString(sum[:])
+	return rec, nil
+}
+
+// appendCanonical appends the document as event.Canonical writes it: the members of every object
+// in byte order of their keys, no spaces, strings escaped as encoding/json escapes them without
+// HTML escaping, numbers as encoding/json writes them. Members left out are those json.Marshal
+// leaves out (omitempty).
+func (r *resident) appendCanonical(b []byte) ([]byte, error) {
+	w := objectWriter{b: append(b, `{"address":`...)}
+	a := &r.Address
+	w.start()
+	w.text("address_1", a.Address1)
+	w.member("city")
+	w.b, _ = appendString(w.b, a.City)
+	w.text("district", a.District)
+	w.text("okrug", a.Okrug)
+	w.text("postal_code", a.PostalCode)
+	w.end()
+	w.first = false
+	w.text("birth_date", r.BirthDate)
+	w.text("disability_group", r.DisabilityGroup)
+	if h := r.Household; h != nil {
+		w.member("household")
+		w.start()
+		w.value("children_under_18", h.ChildrenUnder18)
+		w.value("children_with_disabilities", h.ChildrenWithDisabilities)
+		w.value("members", h.Members)
+		w.end()
+	}
+	w.text("id", r.ID)
+	w.value("large_family", r.LargeFamily)
+	w.value("low_income", r.LowIncome)
+	w.value("pensioner", r.Pensioner)
+	w.text("registered_since", r.RegisteredSince)
+	return append(w.b, '}'), w.err
+}
+
+// objectWriter appends the members of a JSON object.
+type objectWriter struct {
+	b     []byte
+	first bool
+	err   error
+}
+
+func (w *objectWriter) start() { w.b, w.first = append(w.b, '{'), true }
+
+func (w *objectWriter) end() { w.b = append(w.b, '}') }
+
+// member appends a member's key (plain ASCII) and its colon.
+func (w *objectWriter) member(key string) {
+	if !w.first {
+		w.b = append(w.b, ',')
+	}
+	w.first = false
+	w.b = append(append(append(w.b, '"'), key...), `":`...)
+}
+
+// text appends a string member, left out when empty (omitempty).
+func (w *objectWriter) text(key, s string) {
+	if s == "" || w.err != nil {
+		return
+	}
+	w.member(key)
+	w.b, w.err = appendString(w.b, s)
+}
+
+// value appends a member of any type, left out when nil (omitempty).
+func (w *objectWriter) value(key string, v any) {
+	if v == nil || w.err != nil {
+		return
+	}
+	w.member(key)
+	w.b, w.err = appendValue(w.b, v)
+}
+
+// appendValue appends a value of the document: the types the mapping functions return.
+func appendValue(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case string:
+		return appendString(b, x)
+	case int64:
+		return strconv.AppendInt(b, x, 10), nil
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	}
+	// Anything else (a fractional number) as encoding/json writes it: canonical form keeps
+	// numbers as written.
+	out, err := json.Marshal(v)
+	if err != nil {
+		return b, err
+	}
+	return append(b, out...), nil
+}
+
+// appendString appends s quoted as encoding/json quotes it without HTML escaping, which is what
+// event.Canonical writes: a plain string as it is, anything else through encoding/json itself.
+func appendString(b []byte, s string) ([]byte, error) {
+	if plainString(s) {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"'), nil
+	}
+	if !utf8.ValidString(s) {
+		// encoding/json writes each invalid byte as \ufffd, which canonical form decodes and
+		// writes as the character itself.
+		var fixed strings.Builder
+		for _, r := range s {
+			fixed.WriteRune(r)
+		}
+		s = fixed.String()
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return b, err
+	}
+	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), nil
+}
+
+// plainString reports whether encoding/json writes s unchanged between quotes: valid UTF-8 without
+// quotes, backslashes, control characters, U+2028 or U+2029.
+func plainString(s string) bool {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c == '"' || c == '\\':
+			return false
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	return ascii || utf8.ValidString(s) && !strings.ContainsRune(s, '\u2028') && !strings.ContainsRune(s, '\u2029')
 }
 
 // text renders a value as trimmed text.
@@ -127,14 +318,14 @@ func text(v any) string {
 }
 
 // date returns YYYY-MM-DD from a date or timestamp value, or from text written as ГГГГ-ММ-ДД,
-// ДД.ММ.ГГГГ or an RFC 3339 timestamp (its date as written).
-func date(v any) any {
+// ДД.ММ.ГГГГ or an RFC 3339 timestamp (its date as written); "" when there is none.
+func date(v any) string {
 	if t, ok := v.(time.Time); ok {
 		return t.Format(time.DateOnly)
 	}
 	s := text(v)
 	if s == "" {
-		return nil
+		return ""
 	}
 	for _, layout := range []string{time.DateOnly, "02.01.2006", "2.1.2006", time.RFC3339Nano, "2006-01-02 15:04:05"} {
 		if t, err := time.Parse(layout, s); err == nil {
@@ -195,9 +386,9 @@ func boolean(v any) any {
 
 // disabilityGroup maps the registry's notations to the schema's: none, I, II, III, child. An empty
 // value in a mapped column is "none": registries leave the cell empty for people without one.
-func disabilityGroup(v any, mapped bool) any {
+func disabilityGroup(v any, mapped bool) string {
 	if !mapped {
-		return nil
+		return ""
 	}
 	s := strings.ToLower(strings.Join(strings.Fields(text(v)), " "))
 	s = strings.ReplaceAll(s, "ё", "е")

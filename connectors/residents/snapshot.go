@@ -261,11 +261,12 @@ func (s *SnapshotSource) Read(ctx context.Context) (connectors.Record, error) {
 				Data: data, Position: pos, Reasons: []event.Reason{{Field: "(root)", Message: rowErr}},
 			}, nil
 		}
-		extID, op, data, reasons, err := s.build.build(get, ref, false)
+		rec, err := s.build.build(get, rowRef{"row", s.pos.Row}, false)
 		if err != nil {
 			return connectors.Record{}, err
 		}
-		return connectors.Record{ExternalID: extID, EntityType: schemas.EntityResident, Op: op, Data: data, Position: pos, Reasons: reasons}, nil
+		rec.Position = pos
+		return rec, nil
 	}
 }
 

@@ -1,6 +1,7 @@
 package residents
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,9 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"socialhub/connectors"
-	"socialhub/schemas"
 )
 
 // tablePosition is the keyset cursor: the (updated_at, id) of the last row read. The id keeps its
@@ -150,6 +151,7 @@ func (s *TableSource) fetchPage(ctx context.Context) error {
 	for i, f := range fields {
 		index[f.Name] = i
 	}
+	cols := newColumns(s.conn.TypeMap(), fields)
 	var values []any
 	get := func(col string) any {
 		if col == "" {
@@ -162,7 +164,7 @@ func (s *TableSource) fetchPage(ctx context.Context) error {
 		delCol = len(fields) - 1
 	}
 	for rows.Next() {
-		values, err = rows.Values()
+		values, err = cols.decode(rows.RawValues())
 		if err != nil {
 			return fmt.Errorf("error reading the registry's rows: %w", err)
 		}
@@ -182,24 +184,62 @@ func (s *TableSource) fetchPage(ctx context.Context) error {
 			}
 			deleted = d
 		}
-		extID, op, data, reasons, err := s.build.build(get, "id "+text(id), deleted)
+		rec, err := s.build.build(get, rowRef{"id", id}, deleted)
 		if err != nil {
 			return err
 		}
-		pos, err := json.Marshal(tablePosition{UpdatedAt: upd.UTC(), ID: rawID})
-		if err != nil {
-			return err
+		rec.Position = appendPosition(nil, upd, rawID)
+		s.page = append(s.page, rec)
+		if s.cursor == nil {
+			s.cursor = &cursor{}
 		}
-		s.page = append(s.page, connectors.Record{
-			ExternalID: extID, EntityType: schemas.EntityResident, Op: op, Data: data, Position: pos, Reasons: reasons,
-		})
-		s.cursor = &cursor{updatedAt: upd, id: id}
+		s.cursor.updatedAt, s.cursor.id = upd, id
 	}
 	if err := rows.Err(); err != nil {
 		return s.queryError(ctx, err)
 	}
 	s.lastPage = len(s.page) < s.opts.PageSize
 	return nil
+}
+
+// columns decodes a page's rows as pgx's Rows.Values does, looking each column's type up once per
+// page and filling one slice for every row: the builder keeps none of it.
+type columns struct {
+	m      *pgtype.Map
+	fields []pgconn.FieldDescription
+	types  []*pgtype.Type // nil: a type pgx does not know
+	values []any
+}
+
+func newColumns(m *pgtype.Map, fields []pgconn.FieldDescription) *columns {
+	c := &columns{m: m, fields: fields, types: make([]*pgtype.Type, len(fields)), values: make([]any, len(fields))}
+	for i, f := range fields {
+		if t, ok := m.TypeForOID(f.DataTypeOID); ok {
+			c.types[i] = t
+		}
+	}
+	return c
+}
+
+func (c *columns) decode(raw [][]byte) ([]any, error) {
+	for i, buf := range raw {
+		fd := &c.fields[i]
+		switch {
+		case buf == nil:
+			c.values[i] = nil
+		case c.types[i] != nil:
+			v, err := c.types[i].Codec.DecodeValue(c.m, fd.DataTypeOID, fd.Format, buf)
+			if err != nil {
+				return nil, fmt.Errorf("error decoding column %s: %w", fd.Name, err)
+			}
+			c.values[i] = v
+		case fd.Format == pgx.TextFormatCode:
+			c.values[i] = string(buf)
+		default:
+			c.values[i] = bytes.Clone(buf)
+		}
+	}
+	return c.values, nil
 }
 
 // queryError tells a mistake in the options (no such table or column) from a failure worth
@@ -220,6 +260,18 @@ func (s *TableSource) queryError(ctx context.Context, err error) error {
 		return fmt.Errorf("error reading %s: %w", s.opts.Table, err)
 	}
 	return fmt.Errorf("%w: reading %s: %w", connectors.ErrBackoffRetry, s.opts.Table, err)
+}
+
+// appendPosition appends the position after a row: tablePosition as json.Marshal writes it.
+func appendPosition(b []byte, updatedAt time.Time, id json.RawMessage) connectors.Position {
+	if b == nil {
+		b = make([]byte, 0, len(`{"updated_at":"","id":}`)+len(time.RFC3339Nano)+len(id))
+	}
+	b = append(b, `{"updated_at":"`...)
+	b = updatedAt.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","id":`...)
+	b = append(b, id...)
+	return append(b, '}')
 }
 
 // encodeID returns the id as a query argument and as JSON for the position: integers stay

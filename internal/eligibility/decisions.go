@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,56 +25,73 @@ func (s *Store) today() time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-// decisionRows are the columns of a decision upsert, as arrays for unnest.
-type decisionRows struct {
-	pseudonyms, ruleIDs []string
-	eligible            []bool
+// decider decides residents under rules as of a day. A resident's decisions are stored as the
+// text[] of the rules it is eligible under, which the upsert casts from its literal; decider
+// spells each distinct set once, so a batch allocates per set of rules, not per resident.
+type decider struct {
+	rules    []*Rule
+	today    time.Time
+	literals map[uint64]string
 }
 
-func (d *decisionRows) add(pseudonym string, facts []byte, rules []*Rule, today time.Time) {
+func newDecider(rules []*Rule, today time.Time) *decider {
+	return &decider{rules: rules, today: today, literals: map[uint64]string{}}
+}
+
+// decide returns the text[] literal of the rules the facts are eligible under, and whether they
+// parsed (then they are JSON). Facts that do not parse as facts (a value of the wrong type) are
+// eligible under none.
+func (d *decider) decide(facts []byte) (string, bool) {
 	f, err := ParseFacts(facts)
-	var vars map[string]any
-	if err == nil {
-		vars = f.Activation(today)
-	}
-	for _, r := range rules {
-		// Facts Apply accepted are a JSON object; one that still does not parse decides "no".
-		d.pseudonyms, d.ruleIDs, d.eligible = append(d.pseudonyms, pseudonym), append(d.ruleIDs, r.ID), append(d.eligible, err == nil && r.Eval(vars))
-	}
-}
-
-func (d *decisionRows) write(ctx context.Context, tx pgx.Tx, today time.Time) error {
-	if len(d.pseudonyms) == 0 {
-		return nil
-	}
-	_, err := tx.Exec(ctx, `
-		INSERT INTO eligibility_decisions AS d (pseudonym, rule_id, eligible, computed_on)
-		SELECT u.pseudonym, u.rule_id, u.eligible, $4 FROM unnest($1::text[], $2::text[], $3::bool[]) AS u(pseudonym, rule_id, eligible)
-		ON CONFLICT (pseudonym, rule_id) DO UPDATE SET eligible = EXCLUDED.eligible, computed_on = EXCLUDED.computed_on`,
-		d.pseudonyms, d.ruleIDs, d.eligible, today)
 	if err != nil {
-		return fmt.Errorf("error writing %d eligibility decisions: %w", len(d.pseudonyms), err)
+		return "{}", false
 	}
-	return nil
-}
-
-// decideChanged computes every rule for the residents Apply wrote.
-func (s *Store) decideChanged(ctx context.Context, tx pgx.Tx, written []string, up *upserts) error {
-	if s.rules == nil || len(written) == 0 || len(s.rules.list) == 0 {
-		return nil
+	a := &activation{f: &f, today: d.today}
+	if len(d.rules) > 64 {
+		var ids []string
+		for _, r := range d.rules {
+			if r.eval(a) {
+				ids = append(ids, r.ID)
+			}
+		}
+		return "{" + strings.Join(ids, ",") + "}", true
 	}
-	changed := make(map[string]bool, len(written))
-	for _, p := range written {
-		changed[p] = true
-	}
-	today := s.today()
-	var d decisionRows
-	for i, p := range up.pseudonyms {
-		if changed[p] {
-			d.add(p, []byte(up.facts[i]), s.rules.list, today)
+	var set uint64
+	for i, r := range d.rules {
+		if r.eval(a) {
+			set |= 1 << i
 		}
 	}
-	return d.write(ctx, tx, today)
+	if lit, ok := d.literals[set]; ok {
+		return lit, true
+	}
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, r := range d.rules {
+		if set&(1<<i) != 0 {
+			if b.Len() > 1 {
+				b.WriteByte(',')
+			}
+			// Rule ids are [a-z0-9._-]: nothing in them needs quoting in an array literal.
+			b.WriteString(r.ID)
+		}
+	}
+	b.WriteByte('}')
+	d.literals[set] = b.String()
+	return d.literals[set], true
+}
+
+// decisions are what the store holds about a resident's eligibility.
+type decisions struct {
+	eligible []string   // ids of the rules the resident is eligible under
+	on       *time.Time // the day they were decided; nil: never decided
+	under    *int64     // the digest of the rules they were decided under
+}
+
+// current reports whether the stored decision of the rule holds today under rules: decided under
+// the same rules and, for a rule reading the date, today.
+func (d decisions) current(rules *Rules, rule *Rule, today time.Time) bool {
+	return d.under != nil && *d.under == rules.digest && d.on != nil && (!rule.datedFacts || !d.on.Before(today))
 }
 
 // refreshBatch is how many residents Refresh decides per transaction.
@@ -80,15 +99,18 @@ const refreshBatch = 5000
 
 // RefreshStats says what Refresh did.
 type RefreshStats struct {
-	Rules     []string // the rules recomputed for every resident
-	Removed   []string // rules no longer loaded, whose decisions were deleted
+	// Rules are the rules whose stored decisions were out of date (new, changed, or reading the
+	// date and decided on an earlier day); every resident was decided again under all rules.
+	Rules     []string
+	Removed   []string // rules no longer loaded, whose decisions were dropped
 	Residents int64    // residents decided
 }
 
-// Refresh brings the decisions in line with the rules: it recomputes, for every resident, the rules
-// that are new or changed since their decisions were computed and the rules reading the date whose
-// decisions are from an earlier day, and deletes the decisions of rules no longer loaded. Call it
-// at start (after loading the rules) and daily; when nothing changed it costs one query.
+// Refresh brings the decisions in line with the rules: when a rule is new or changed since the
+// decisions were computed, or reads the date and was decided on an earlier day, or was removed,
+// it decides every resident again; otherwise it decides only the residents nobody decided yet
+// (written without rules, or whose old decisions an upgrade could not carry over). Call it at
+// start (after loading the rules) and daily; when nothing changed it costs two index probes.
 func (s *Store) Refresh(ctx context.Context, log *slog.Logger) (RefreshStats, error) {
 	var st RefreshStats
 	if s.rules == nil {
@@ -118,11 +140,9 @@ func (s *Store) Refresh(ctx context.Context, log *slog.Logger) (RefreshStats, er
 	if err := rows.Err(); err != nil {
 		return st, fmt.Errorf("error reading eligibility rule versions: %w", err)
 	}
-	var stale []*Rule
 	for _, r := range s.rules.list {
 		v, ok := stored[r.ID]
 		if !ok || v.hash != r.hash || (r.datedFacts && v.on.Before(today)) {
-			stale = append(stale, r)
 			st.Rules = append(st.Rules, r.ID)
 		}
 		delete(stored, r.ID)
@@ -130,21 +150,12 @@ func (s *Store) Refresh(ctx context.Context, log *slog.Logger) (RefreshStats, er
 	for id := range stored {
 		st.Removed = append(st.Removed, id)
 	}
-	if len(st.Removed) > 0 {
-		if _, err := s.pool.Exec(ctx, `DELETE FROM eligibility_decisions WHERE rule_id = ANY($1)`, st.Removed); err != nil {
-			return st, fmt.Errorf("error deleting decisions of removed rules: %w", err)
-		}
-		if _, err := s.pool.Exec(ctx, `DELETE FROM eligibility_rule_versions WHERE rule_id = ANY($1)`, st.Removed); err != nil {
-			return st, fmt.Errorf("error deleting removed rules: %w", err)
-		}
-	}
-	if len(stale) == 0 {
-		return st, nil
-	}
+	slices.Sort(st.Removed)
 	start := time.Now()
+	all := len(st.Rules) > 0 || len(st.Removed) > 0
 	after := ""
 	for {
-		n, last, err := s.refreshBatch(ctx, stale, after, today)
+		n, last, err := s.refreshBatch(ctx, all, after, today)
 		if err != nil {
 			return st, err
 		}
@@ -154,100 +165,110 @@ func (s *Store) Refresh(ctx context.Context, log *slog.Logger) (RefreshStats, er
 		}
 		after = last
 	}
-	// Versions last: a refresh cut short is redone in full at the next start.
-	for _, r := range stale {
-		if _, err := s.pool.Exec(ctx, `INSERT INTO eligibility_rule_versions (rule_id, hash, computed_on) VALUES ($1, $2, $3)
-			ON CONFLICT (rule_id) DO UPDATE SET hash = EXCLUDED.hash, computed_on = EXCLUDED.computed_on`, r.ID, r.hash, today); err != nil {
-			return st, fmt.Errorf("error recording rule %s: %w", r.ID, err)
+	if !all {
+		if st.Residents > 0 {
+			log.InfoContext(ctx, "undecided residents decided", slog.Int64("residents", st.Residents), slog.Duration("took", time.Since(start)))
 		}
+		return st, nil
 	}
-	log.InfoContext(ctx, "eligibility recomputed", slog.Any("rules", st.Rules), slog.Int64("residents", st.Residents),
-		slog.Duration("took", time.Since(start)))
+	// Versions last: a refresh cut short is redone in full at the next start.
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM eligibility_rule_versions WHERE rule_id = ANY($1)`, st.Removed); err != nil {
+			return fmt.Errorf("error deleting removed rules: %w", err)
+		}
+		for _, r := range s.rules.list {
+			if _, err := tx.Exec(ctx, `INSERT INTO eligibility_rule_versions (rule_id, hash, computed_on) VALUES ($1, $2, $3)
+				ON CONFLICT (rule_id) DO UPDATE SET hash = EXCLUDED.hash, computed_on = EXCLUDED.computed_on`, r.ID, r.hash, today); err != nil {
+				return fmt.Errorf("error recording rule %s: %w", r.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return st, err
+	}
+	log.InfoContext(ctx, "eligibility recomputed", slog.Any("rules", st.Rules), slog.Any("removed", st.Removed),
+		slog.Int64("residents", st.Residents), slog.Duration("took", time.Since(start)))
 	return st, nil
 }
 
-// refreshBatch decides the rules for the residents after the pseudonym, in one transaction.
-func (s *Store) refreshBatch(ctx context.Context, rules []*Rule, after string, today time.Time) (int, string, error) {
+// refreshBatch decides, in one transaction, the residents after the pseudonym: all of them, or
+// only the undecided ones. A resident whose facts changed since it was read keeps what Apply
+// decided with them.
+func (s *Store) refreshBatch(ctx context.Context, all bool, after string, today time.Time) (int, string, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return 0, "", fmt.Errorf("error starting an eligibility refresh: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	rows, err := tx.Query(ctx, `SELECT pseudonym, facts::text FROM eligibility_residents WHERE pseudonym > $1 ORDER BY pseudonym LIMIT $2`,
-		after, refreshBatch)
+	query := `SELECT pseudonym, facts::text, content_hash FROM eligibility_residents WHERE pseudonym > $1 ORDER BY pseudonym LIMIT $2`
+	if !all {
+		query = `SELECT pseudonym, facts::text, content_hash FROM eligibility_residents
+			WHERE decided_under IS NULL AND pseudonym > $1 ORDER BY pseudonym LIMIT $2`
+	}
+	rows, err := tx.Query(ctx, query, after, refreshBatch)
 	if err != nil {
 		return 0, "", fmt.Errorf("error reading residents to decide: %w", err)
 	}
-	var d decisionRows
-	n, last := 0, ""
+	d := newDecider(s.rules.list, today)
+	var pseudonyms, hashes, eligible []string
+	var facts []byte
+	last := ""
 	for rows.Next() {
-		var facts string
-		if err := rows.Scan(&last, &facts); err != nil {
+		var hash string
+		if err := rows.Scan(&last, &facts, &hash); err != nil {
 			return 0, "", fmt.Errorf("error reading residents to decide: %w", err)
 		}
-		d.add(last, []byte(facts), rules, today)
-		n++
+		lit, _ := d.decide(facts)
+		pseudonyms, hashes, eligible = append(pseudonyms, last), append(hashes, hash), append(eligible, lit)
 	}
 	if err := rows.Err(); err != nil {
 		return 0, "", fmt.Errorf("error reading residents to decide: %w", err)
 	}
-	if err := d.write(ctx, tx, today); err != nil {
-		return 0, "", err
+	if len(pseudonyms) == 0 {
+		return 0, "", nil
+	}
+	_, err = tx.Exec(ctx, `
+		UPDATE eligibility_residents AS r SET eligible_rules = u.eligible::text[], decided_on = $4, decided_under = $5
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS u(pseudonym, content_hash, eligible)
+		WHERE r.pseudonym = u.pseudonym AND r.content_hash = u.content_hash`,
+		pseudonyms, hashes, eligible, today, s.rules.digest)
+	if err != nil {
+		return 0, "", fmt.Errorf("error writing the decisions of %d residents: %w", len(pseudonyms), err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, "", fmt.Errorf("error committing eligibility decisions: %w", err)
 	}
-	return n, last, nil
+	return len(pseudonyms), last, nil
 }
 
 // Eligibility returns a resident and the verdict of every loaded rule, sorted by rule id. Stored
-// decisions are used when current; a decision that is missing (a rule loaded since) or stale (a
-// rule reading the date, decided on an earlier day) is computed from the facts on the spot.
+// decisions are used when current; one decided under other rules, or stale (a rule reading the
+// date, decided on an earlier day), is computed from the facts on the spot.
 func (s *Store) Eligibility(ctx context.Context, pseudonym string) (Resident, []Decision, error) {
-	r, err := s.Get(ctx, pseudonym)
+	r, stored, err := s.get(ctx, pseudonym)
 	if err != nil {
 		return Resident{}, nil, err
 	}
 	if s.rules == nil {
 		return r, nil, nil
 	}
-	type stored struct {
-		eligible bool
-		on       time.Time
-	}
-	have := map[string]stored{}
-	rows, err := s.pool.Query(ctx, `SELECT rule_id, eligible, computed_on FROM eligibility_decisions WHERE pseudonym = $1`, pseudonym)
-	if err != nil {
-		return Resident{}, nil, fmt.Errorf("error reading decisions of %s: %w", pseudonym, err)
-	}
-	for rows.Next() {
-		var id string
-		var d stored
-		if err := rows.Scan(&id, &d.eligible, &d.on); err != nil {
-			return Resident{}, nil, fmt.Errorf("error reading decisions of %s: %w", pseudonym, err)
-		}
-		have[id] = d
-	}
-	if err := rows.Err(); err != nil {
-		return Resident{}, nil, fmt.Errorf("error reading decisions of %s: %w", pseudonym, err)
-	}
 	today := s.today()
-	var vars map[string]any
+	var a *activation
 	out := make([]Decision, 0, len(s.rules.list))
 	for _, rule := range s.rules.list {
-		d, ok := have[rule.ID]
-		if ok && (!rule.datedFacts || !d.on.Before(today)) {
-			out = append(out, Decision{Rule: rule, Eligible: d.eligible, ComputedOn: d.on})
+		if stored.current(s.rules, rule, today) {
+			out = append(out, Decision{Rule: rule, Eligible: slices.Contains(stored.eligible, rule.ID), ComputedOn: *stored.on})
 			continue
 		}
-		if vars == nil {
+		if a == nil {
 			f, err := ParseFacts(r.Facts)
 			if err != nil {
 				return Resident{}, nil, err
 			}
-			vars = f.Activation(today)
+			a = &activation{f: &f, today: today}
 		}
-		out = append(out, Decision{Rule: rule, Eligible: rule.Eval(vars), ComputedOn: today})
+		out = append(out, Decision{Rule: rule, Eligible: rule.eval(a), ComputedOn: today})
 	}
 	return r, out, nil
 }
@@ -255,10 +276,11 @@ func (s *Store) Eligibility(ctx context.Context, pseudonym string) (Resident, []
 // Rules returns the rules the store decides by (nil without).
 func (s *Store) Rules() *Rules { return s.rules }
 
-// EligibleCount returns how many residents a rule's stored decisions find eligible.
+// EligibleCount returns how many residents a rule's stored decisions find eligible. It reads the
+// whole table: it serves tests and operators, not requests.
 func (s *Store) EligibleCount(ctx context.Context, ruleID string) (int64, error) {
 	var n int64
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM eligibility_decisions WHERE rule_id = $1 AND eligible`, ruleID).Scan(&n)
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM eligibility_residents WHERE eligible_rules @> ARRAY[$1::text]`, ruleID).Scan(&n)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("error counting eligible residents of %s: %w", ruleID, err)
 	}

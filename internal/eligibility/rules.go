@@ -3,6 +3,7 @@ package eligibility
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/interpreter"
 	"go.yaml.in/yaml/v3"
 
 	"socialhub/schemas"
@@ -111,6 +114,9 @@ func newEnv(skip []string) (*cel.Env, error) {
 type Rules struct {
 	list []*Rule
 	byID map[string]*Rule
+	// digest identifies the list (ids and expression hashes): the store keeps it with each
+	// resident's decisions, which hold only under the rules they were decided by.
+	digest int64
 }
 
 // List returns the rules, sorted by id.
@@ -196,7 +202,21 @@ func LoadRules(sources ...Source) (*Rules, error) {
 		return nil, fmt.Errorf("%w:\n%w", ErrInvalidRules, errors.Join(errs...))
 	}
 	slices.SortFunc(rs.list, func(a, b *Rule) int { return strings.Compare(a.ID, b.ID) })
+	rs.digest = ruleSetDigest(rs.list)
 	return rs, nil
+}
+
+// ruleSetDigest is the first 8 bytes, big-endian, of the sha256 of "id:hash" of every rule in id
+// order, joined by commas. Migration 003 computes the same in SQL from eligibility_rule_versions.
+func ruleSetDigest(list []*Rule) int64 {
+	h := sha256.New()
+	for i, r := range list {
+		if i > 0 {
+			h.Write([]byte{','})
+		}
+		h.Write([]byte(r.ID + ":" + r.hash))
+	}
+	return int64(binary.BigEndian.Uint64(h.Sum(nil)[:8]))
 }
 
 func compileRule(full, undated *cel.Env, r *Rule) error {
@@ -261,8 +281,11 @@ type Facts struct {
 // validated against schemas/resident.json on its way in.
 func ParseFacts(doc []byte) (Facts, error) {
 	var f Facts
-	if err := json.Unmarshal(doc, &f); err != nil {
-		return Facts{}, fmt.Errorf("%w: facts: %w", ErrInvalidRecord, err)
+	if !f.parseFast(doc) {
+		f = Facts{}
+		if err := json.Unmarshal(doc, &f); err != nil {
+			return Facts{}, fmt.Errorf("%w: facts: %w", ErrInvalidRecord, err)
+		}
 	}
 	if f.DisabilityGroup == "" {
 		f.DisabilityGroup = "none"
@@ -297,7 +320,10 @@ func (f *Facts) Activation(today time.Time) map[string]any {
 
 // Eval decides the rule for the variables. A rule that fails at run time (it cannot, having
 // compiled to bool over total variables, short of an overflow) decides "not eligible".
-func (r *Rule) Eval(vars map[string]any) bool {
+func (r *Rule) Eval(vars map[string]any) bool { return r.eval(vars) }
+
+// eval decides the rule for a map of variables or an activation.
+func (r *Rule) eval(vars any) bool {
 	out, _, err := r.prg.Eval(vars)
 	if err != nil {
 		return false
@@ -305,3 +331,45 @@ func (r *Rule) Eval(vars map[string]any) bool {
 	b, ok := out.Value().(bool)
 	return ok && b
 }
+
+// activation hands rules the variables of the facts as of today, as Activation does, without
+// building a map per resident: a rule reads only the variables it names.
+type activation struct {
+	f     *Facts
+	today time.Time
+}
+
+// ResolveName implements interpreter.Activation.
+func (a *activation) ResolveName(name string) (any, bool) {
+	f := a.f
+	switch name {
+	case "age":
+		return types.Int(fullYears(f.BirthDate, a.today)), true
+	case "years_registered":
+		return types.Int(fullYears(f.RegisteredSince, a.today)), true
+	case "district":
+		return types.String(f.Address.District), true
+	case "okrug":
+		return types.String(f.Address.Okrug), true
+	case "disability_group":
+		return types.String(f.DisabilityGroup), true
+	case "disabled":
+		return types.Bool(f.DisabilityGroup != "none"), true
+	case "pensioner":
+		return types.Bool(f.Pensioner), true
+	case "household_members":
+		return types.Int(f.Household.Members), true
+	case "children_under_18":
+		return types.Int(f.Household.ChildrenUnder18), true
+	case "children_with_disabilities":
+		return types.Int(f.Household.ChildrenWithDisabilities), true
+	case "low_income":
+		return types.Bool(f.LowIncome), true
+	case "large_family":
+		return types.Bool(f.LargeFamily), true
+	}
+	return nil, false
+}
+
+// Parent implements interpreter.Activation.
+func (a *activation) Parent() interpreter.Activation { return nil }

@@ -11,6 +11,7 @@ import (
 
 	"socialhub/internal/eligibility"
 	"socialhub/internal/pgtest"
+	"socialhub/internal/store"
 )
 
 func TestDefaultRules(t *testing.T) {
@@ -186,4 +187,122 @@ func TestDecisionsFollowFactsRulesAndDates(t *testing.T) {
 	// Deleting a resident deletes its decisions.
 	b.apply(t, eligibility.Record{Source: "residents", Pseudonym: pseudonymOf(1), Op: eligibility.OpDelete})
 	require.EqualValues(t, 1, count("cooling-rooms"))
+}
+
+func TestMigrationCarriesDecisionsOver(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, eligibility.Migrations())
+	ctx := context.Background()
+	require.NoError(t, store.MigrateDown(ctx, db.Pool, eligibility.Migrations(), 2))
+	rules, err := eligibility.DefaultRules()
+	require.NoError(t, err)
+	day := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	// Before: decisions in their own table. Resident 1 has one for every rule (and one claims what
+	// its facts do not say, so reading it proves it was carried over); resident 2 misses one.
+	for i := 1; i <= 2; i++ {
+		_, err := db.Pool.Exec(ctx, `INSERT INTO eligibility_residents (pseudonym, source, facts, content_hash, seen_at, updated_at)
+			VALUES ($1, 'residents', $2, 'h', now(), now())`, pseudonymOf(i), residentDoc(i, "1980-01-01", 0))
+		require.NoError(t, err)
+	}
+	for k, r := range rules.List() {
+		_, err := db.Pool.Exec(ctx, `INSERT INTO eligibility_rule_versions (rule_id, hash, computed_on) VALUES ($1, $2, $3)`, r.ID, r.Hash(), day)
+		require.NoError(t, err)
+		_, err = db.Pool.Exec(ctx, `INSERT INTO eligibility_decisions (pseudonym, rule_id, eligible, computed_on) VALUES ($1, $2, $3, $4)`,
+			pseudonymOf(1), r.ID, r.ID == "respite-care", day)
+		require.NoError(t, err)
+		if k > 0 {
+			_, err = db.Pool.Exec(ctx, `INSERT INTO eligibility_decisions (pseudonym, rule_id, eligible, computed_on) VALUES ($1, $2, false, $3)`,
+				pseudonymOf(2), r.ID, day)
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, store.Migrate(ctx, db.Pool, eligibility.Migrations()))
+
+	s := eligibility.NewStore(db.Pool, eligibility.WithRules(rules), eligibility.WithClock(func() time.Time { return day.Add(time.Hour) }))
+	_, decisions, err := s.Eligibility(ctx, pseudonymOf(1))
+	require.NoError(t, err)
+	for _, d := range decisions {
+		require.Equal(t, d.Rule.ID == "respite-care", d.Eligible, d.Rule.ID)
+		require.Equal(t, day, d.ComputedOn, d.Rule.ID)
+	}
+	n, err := s.EligibleCount(ctx, "respite-care")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+	st, err := s.Refresh(ctx, nil)
+	require.NoError(t, err)
+	require.Empty(t, st.Rules, "the versions still hold")
+	require.EqualValues(t, 1, st.Residents, "only resident 2, whose decisions were incomplete")
+
+	// And back: every decided resident gets a row per rule.
+	require.NoError(t, store.MigrateDown(ctx, db.Pool, eligibility.Migrations(), 2))
+	var rows, eligible int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE eligible AND rule_id = 'respite-care' AND pseudonym = $1)
+		FROM eligibility_decisions`, pseudonymOf(1)).Scan(&rows, &eligible))
+	require.Equal(t, 2*len(rules.List()), rows)
+	require.Equal(t, 1, eligible)
+}
+
+func TestDecisionsOfOtherRulesAreNotRead(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, eligibility.Migrations())
+	ctx := context.Background()
+	now := func() time.Time { return time.Date(2025, 6, 1, 10, 0, 0, 0, time.UTC) }
+	rules, err := eligibility.DefaultRules()
+	require.NoError(t, err)
+	// Written by a store without rules: undecided, yet answered from the facts.
+	plain := testBundle{db: db, store: eligibility.NewStore(db.Pool, eligibility.WithClock(now))}
+	require.Equal(t, 1, plain.apply(t, eligibility.Record{Source: "residents", Pseudonym: pseudonymOf(1), Op: eligibility.OpUpsert,
+		Facts: residentDoc(1, "1980-01-01", 1)}))
+	s := eligibility.NewStore(db.Pool, eligibility.WithRules(rules), eligibility.WithClock(now))
+	eligible := func(s *eligibility.Store, rule string) bool {
+		_, ds, err := s.Eligibility(ctx, pseudonymOf(1))
+		require.NoError(t, err)
+		for _, d := range ds {
+			if d.Rule.ID == rule {
+				return d.Eligible
+			}
+		}
+		t.Fatalf("no decision of %s", rule)
+		return false
+	}
+	require.True(t, eligible(s, "respite-care"))
+	n, err := s.EligibleCount(ctx, "respite-care")
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing stored yet")
+	st, err := s.Refresh(ctx, nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, st.Residents)
+	n, err = s.EligibleCount(ctx, "respite-care")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n)
+
+	// Rules changed and not refreshed yet: the stored decisions are not theirs.
+	changed, err := eligibility.LoadRules(eligibility.Source{Name: "x.json", Data: []byte(
+		`[{"id":"respite-care","services":{"taxonomy_term":"families-with-children"},"rule":"children_with_disabilities > 5","explanation":"x"}]`)})
+	require.NoError(t, err)
+	require.False(t, eligible(eligibility.NewStore(db.Pool, eligibility.WithRules(changed), eligibility.WithClock(now)), "respite-care"))
+	require.True(t, eligible(s, "respite-care"))
+}
+
+func TestActivationMatchesVariables(t *testing.T) {
+	t.Parallel()
+	today := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	f, err := eligibility.ParseFacts([]byte(`{"birth_date":"1960-02-03","registered_since":"2010-07-01","disability_group":"II","pensioner":true,
+		"low_income":true,"large_family":true,"address":{"district":"Марьино","okrug":"ЮВАО"},
+		"household":{"members":5,"children_under_18":3,"children_with_disabilities":1}}`))
+	require.NoError(t, err)
+	vars := f.Activation(today)
+	require.Len(t, vars, len(eligibility.Variables))
+	for _, v := range eligibility.Variables {
+		// A rule that compares the variable with its value through the map and through the
+		// store's own activation must agree: both decide true.
+		lit, err := json.Marshal(vars[v.Name])
+		require.NoError(t, err)
+		rules, err := eligibility.LoadRules(eligibility.Source{Name: "t.json", Data: []byte(fmt.Sprintf(
+			`[{"id":"t","services":{"taxonomy_term":"cooling-rooms"},"rule":%q,"explanation":"x"}]`, v.Name+" == "+string(lit)))})
+		require.NoError(t, err, v.Name)
+		r, _ := rules.Get("t")
+		require.True(t, r.Eval(vars), v.Name)
+		require.True(t, eligibility.DecideForTest(r, &f, today), v.Name)
+	}
 }

@@ -87,6 +87,8 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 // only if the same source wrote it. When one batch holds several records of a resident, the last
 // one wins, as Kafka delivers one key's records in order.
 //
+// With rules, the residents it writes are decided in the same statement, in their own rows.
+//
 // It costs at most two statements per batch, whatever its size: one upsert over unnest'ed arrays
 // and one delete. A record Apply refuses makes it fail with ErrInvalidRecord before anything is
 // written.
@@ -94,14 +96,26 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) (int, error
 	if len(recs) == 0 {
 		return 0, nil
 	}
+	var up upserts
+	var decide *decider
+	var eligible []string // per record: the text[] literal of its decisions
+	if s.rules != nil {
+		today := s.today()
+		up.decidedOn, up.decidedUnder = today, s.rules.digest
+		decide = newDecider(s.rules.list, today)
+		eligible = make([]string, len(recs))
+	}
 	last := make(map[string]int, len(recs))
 	for i := range recs {
-		if err := checkRecord(&recs[i]); err != nil {
+		lit, err := checkRecord(&recs[i], decide)
+		if err != nil {
 			return 0, err
+		}
+		if eligible != nil {
+			eligible[i] = lit
 		}
 		last[recs[i].Pseudonym] = i
 	}
-	var up upserts
 	var delPseudonyms, delSources []string
 	for i := range recs {
 		r := &recs[i]
@@ -114,32 +128,19 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) (int, error
 			continue
 		}
 		up.add(r)
+		if eligible != nil {
+			// The decisions go in the same statement as the facts: one row write per resident. A
+			// replay is decided too, and then skipped by the upsert with its facts.
+			up.eligible = append(up.eligible, eligible[i])
+		}
 	}
 	changed := 0
 	if len(up.pseudonyms) > 0 {
-		rows, err := tx.Query(ctx, `
-			INSERT INTO eligibility_residents AS r (pseudonym, source, facts, content_hash, seen_at, updated_at)
-			SELECT u.pseudonym, u.source, u.facts::jsonb, u.content_hash, u.seen_at, now()
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-				AS u(pseudonym, source, facts, content_hash, seen_at)
-			ON CONFLICT (pseudonym) DO UPDATE SET
-				source = EXCLUDED.source, facts = EXCLUDED.facts, content_hash = EXCLUDED.content_hash,
-				seen_at = EXCLUDED.seen_at, updated_at = EXCLUDED.updated_at
-			WHERE (r.content_hash, r.source) IS DISTINCT FROM (EXCLUDED.content_hash, EXCLUDED.source)
-			RETURNING r.pseudonym`,
-			up.pseudonyms, up.sources, up.facts, up.hashes, up.seenAt)
+		n, err := up.write(ctx, tx)
 		if err != nil {
-			return 0, fmt.Errorf("error upserting %d residents: %w", len(up.pseudonyms), err)
-		}
-		written, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return 0, fmt.Errorf("error upserting %d residents: %w", len(up.pseudonyms), err)
-		}
-		changed += len(written)
-		// Hook: the changed residents' eligibility, in the same transaction as their facts.
-		if err := s.decideChanged(ctx, tx, written, &up); err != nil {
 			return 0, err
 		}
+		changed += n
 	}
 	if len(delPseudonyms) > 0 {
 		tag, err := tx.Exec(ctx, `
@@ -159,6 +160,32 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) (int, error
 type upserts struct {
 	pseudonyms, sources, facts, hashes []string
 	seenAt                             []time.Time
+	// The decisions: eligible holds a text[] literal per resident; all nil without rules, which
+	// leaves the residents undecided.
+	eligible     []string
+	decidedOn    any
+	decidedUnder any
+}
+
+// write upserts the residents and their decisions, skipping those whose content hash (and
+// source) the store holds already, and returns how many it wrote.
+func (u *upserts) write(ctx context.Context, tx pgx.Tx) (int, error) {
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO eligibility_residents AS r
+			(pseudonym, source, facts, content_hash, seen_at, updated_at, eligible_rules, decided_on, decided_under)
+		SELECT u.pseudonym, u.source, u.facts::json, u.content_hash, u.seen_at, now(), u.eligible::text[], $7::date, $8::bigint
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+			AS u(pseudonym, source, facts, content_hash, seen_at, eligible)
+		ON CONFLICT (pseudonym) DO UPDATE SET
+			source = EXCLUDED.source, facts = EXCLUDED.facts, content_hash = EXCLUDED.content_hash,
+			seen_at = EXCLUDED.seen_at, updated_at = EXCLUDED.updated_at,
+			eligible_rules = EXCLUDED.eligible_rules, decided_on = EXCLUDED.decided_on, decided_under = EXCLUDED.decided_under
+		WHERE (r.content_hash, r.source) IS DISTINCT FROM (EXCLUDED.content_hash, EXCLUDED.source)`,
+		u.pseudonyms, u.sources, u.facts, u.hashes, u.seenAt, u.eligible, u.decidedOn, u.decidedUnder)
+	if err != nil {
+		return 0, fmt.Errorf("error upserting %d residents: %w", len(u.pseudonyms), err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 func (u *upserts) add(r *Record) {
@@ -170,14 +197,15 @@ func (u *upserts) add(r *Record) {
 }
 
 // checkRecord refuses what the table would refuse, with a reason a person can act on, and fills
-// in the defaults.
-func checkRecord(r *Record) error {
+// in the defaults. With a decider, it decides an upsert's facts on the way, and returns the
+// decisions' text[] literal: facts that parse need no other check that they are JSON.
+func checkRecord(r *Record, d *decider) (string, error) {
 	switch {
 	case r.Source == "":
-		return fmt.Errorf("%w: a record has no source", ErrInvalidRecord)
+		return "", fmt.Errorf("%w: a record has no source", ErrInvalidRecord)
 	case !isPseudonym(r.Pseudonym):
 		// Never echo the value: a raw national id sent by mistake must not reach logs or dlq reasons.
-		return fmt.Errorf("%w: a record of %s has an external id that is not a pseudonym (64 lowercase hex digits, %d characters given)",
+		return "", fmt.Errorf("%w: a record of %s has an external id that is not a pseudonym (64 lowercase hex digits, %d characters given)",
 			ErrInvalidRecord, r.Source, len(r.Pseudonym))
 	}
 	if r.SeenAt.IsZero() {
@@ -185,24 +213,28 @@ func checkRecord(r *Record) error {
 	}
 	switch r.Op {
 	case OpDelete:
-		return nil
+		return "", nil
 	case OpUpsert, "":
 		r.Op = OpUpsert
 	default:
-		return fmt.Errorf("%w: resident %s of %s: unknown op %q", ErrInvalidRecord, r.Pseudonym, r.Source, r.Op)
+		return "", fmt.Errorf("%w: resident %s of %s: unknown op %q", ErrInvalidRecord, r.Pseudonym, r.Source, r.Op)
 	}
 	facts := bytes.TrimSpace(r.Facts)
-	if len(facts) == 0 || facts[0] != '{' || !json.Valid(facts) {
-		return fmt.Errorf("%w: resident %s of %s: the facts are not a JSON object", ErrInvalidRecord, r.Pseudonym, r.Source)
+	lit, parsed := "", false
+	if d != nil && len(facts) > 0 && facts[0] == '{' {
+		lit, parsed = d.decide(facts)
+	}
+	if len(facts) == 0 || facts[0] != '{' || !parsed && !json.Valid(facts) {
+		return "", fmt.Errorf("%w: resident %s of %s: the facts are not a JSON object", ErrInvalidRecord, r.Pseudonym, r.Source)
 	}
 	if r.ContentHash == "" {
 		h, err := event.ContentHash(facts)
 		if err != nil {
-			return fmt.Errorf("%w: resident %s of %s: %w", ErrInvalidRecord, r.Pseudonym, r.Source, err)
+			return "", fmt.Errorf("%w: resident %s of %s: %w", ErrInvalidRecord, r.Pseudonym, r.Source, err)
 		}
 		r.ContentHash = h
 	}
-	return nil
+	return lit, nil
 }
 
 func isPseudonym(s string) bool {
@@ -229,17 +261,25 @@ func (s *Store) Count(ctx context.Context) (int64, error) {
 
 // Get returns the resident with the pseudonym, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, pseudonym string) (Resident, error) {
+	r, _, err := s.get(ctx, pseudonym)
+	return r, err
+}
+
+// get returns the resident with the pseudonym and its stored decisions, in one query.
+func (s *Store) get(ctx context.Context, pseudonym string) (Resident, decisions, error) {
 	r := Resident{Pseudonym: pseudonym}
+	var d decisions
 	var facts []byte
 	err := s.pool.QueryRow(ctx, `
-		SELECT source, facts, content_hash, seen_at, updated_at FROM eligibility_residents WHERE pseudonym = $1`,
-		pseudonym).Scan(&r.Source, &facts, &r.ContentHash, &r.SeenAt, &r.UpdatedAt)
+		SELECT source, facts, content_hash, seen_at, updated_at, eligible_rules, decided_on, decided_under
+		FROM eligibility_residents WHERE pseudonym = $1`,
+		pseudonym).Scan(&r.Source, &facts, &r.ContentHash, &r.SeenAt, &r.UpdatedAt, &d.eligible, &d.on, &d.under)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Resident{}, fmt.Errorf("%w: %s", ErrNotFound, pseudonym)
+		return Resident{}, decisions{}, fmt.Errorf("%w: %s", ErrNotFound, pseudonym)
 	}
 	if err != nil {
-		return Resident{}, fmt.Errorf("error reading resident %s: %w", pseudonym, err)
+		return Resident{}, decisions{}, fmt.Errorf("error reading resident %s: %w", pseudonym, err)
 	}
 	r.Facts = facts
-	return r, nil
+	return r, d, nil
 }

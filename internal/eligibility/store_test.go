@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,7 +87,7 @@ func TestApply(t *testing.T) {
 	require.Equal(t, 2, b.apply(t, upsert("residents", 7, true), del("residents", 8), del("other-registry", 9)))
 	got, err := b.store.Get(ctx, pseudonymOf(7))
 	require.NoError(t, err)
-	require.Contains(t, string(got.Facts), `"pensioner": true`)
+	require.True(t, pensioner(t, got.Facts))
 	_, err = b.store.Get(ctx, pseudonymOf(8))
 	require.ErrorIs(t, err, eligibility.ErrNotFound)
 	_, err = b.store.Get(ctx, pseudonymOf(9))
@@ -106,7 +107,7 @@ func TestApplyLastRecordOfABatchWins(t *testing.T) {
 	require.Equal(t, 1, b.apply(t, upsert("residents", 1, false), upsert("residents", 1, true)))
 	got, err := b.store.Get(ctx, pseudonymOf(1))
 	require.NoError(t, err)
-	require.Contains(t, string(got.Facts), `"pensioner": true`)
+	require.True(t, pensioner(t, got.Facts))
 
 	require.Equal(t, 1, b.apply(t, upsert("residents", 1, false), del("residents", 1)))
 	_, err = b.store.Get(ctx, pseudonymOf(1))
@@ -122,6 +123,8 @@ func TestApplyRefusesInvalidRecords(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	good := upsert("residents", 1, true)
+	rules, err := eligibility.DefaultRules()
+	require.NoError(t, err)
 	for name, tc := range map[string]struct {
 		rec eligibility.Record
 		msg string
@@ -131,39 +134,46 @@ func TestApplyRefusesInvalidRecords(t *testing.T) {
 		"upper-case hex":  {eligibility.Record{Source: "r", Pseudonym: "A" + pseudonymOf(1)[1:], Op: eligibility.OpDelete}, "not a pseudonym"},
 		"facts an array":  {eligibility.Record{Source: "r", Pseudonym: pseudonymOf(1), Op: eligibility.OpUpsert, Facts: json.RawMessage(`[1]`)}, "not a JSON object"},
 		"facts broken":    {eligibility.Record{Source: "r", Pseudonym: pseudonymOf(1), Op: eligibility.OpUpsert, Facts: json.RawMessage(`{"a":`)}, "not a JSON object"},
+		"facts trailing":  {eligibility.Record{Source: "r", Pseudonym: pseudonymOf(1), Op: eligibility.OpUpsert, Facts: json.RawMessage(`{"pensioner":true}}`)}, "not a JSON object"},
+		"facts bad value": {eligibility.Record{Source: "r", Pseudonym: pseudonymOf(1), Op: eligibility.OpUpsert, Facts: json.RawMessage(`{"pensioner":tru}`)}, "not a JSON object"},
 		"no facts":        {eligibility.Record{Source: "r", Pseudonym: pseudonymOf(1), Op: eligibility.OpUpsert}, "not a JSON object"},
 		"unknown op":      {eligibility.Record{Source: "r", Pseudonym: pseudonymOf(1), Op: "merge", Facts: good.Facts}, "unknown op"},
 	} {
-		tx, err := b.db.Pool.Begin(ctx)
-		require.NoError(t, err)
-		_, err = b.store.Apply(ctx, tx, []eligibility.Record{good, tc.rec})
-		require.ErrorIs(t, err, eligibility.ErrInvalidRecord, name)
-		require.ErrorContains(t, err, tc.msg, name)
-		require.NotContains(t, err.Error(), "11223344595", name)
-		require.NoError(t, tx.Rollback(ctx))
+		// Without rules and with them, which parse the facts on the way.
+		for _, store := range []*eligibility.Store{b.store, eligibility.NewStore(b.db.Pool, eligibility.WithRules(rules))} {
+			tx, err := b.db.Pool.Begin(ctx)
+			require.NoError(t, err)
+			_, err = store.Apply(ctx, tx, []eligibility.Record{good, tc.rec})
+			require.ErrorIs(t, err, eligibility.ErrInvalidRecord, name)
+			require.ErrorContains(t, err, tc.msg, name)
+			require.NotContains(t, err.Error(), "11223344595", name)
+			require.NoError(t, tx.Rollback(ctx))
+		}
 	}
 	n, err := b.store.Count(ctx)
 	require.NoError(t, err)
 	require.Zero(t, n, "a refused batch writes nothing")
 }
 
-// BenchmarkApply measures new residents and replays, in batches of 1000.
-func BenchmarkApply(b *testing.B) {
-	tb := setup(b)
+// pensioner reads the pensioner fact of a stored document.
+func pensioner(t *testing.T, facts json.RawMessage) bool {
+	t.Helper()
+	var doc struct{ Pensioner bool }
+	require.NoError(t, json.Unmarshal(facts, &doc))
+	return doc.Pensioner
+}
+
+// The table itself refuses what is not a pseudonym, whoever writes to it.
+func TestTableRefusesWhatIsNotAPseudonym(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
 	ctx := context.Background()
-	const batch = 1000
-	recs := make([]eligibility.Record, batch)
-	written := 0
-	for b.Loop() {
-		for i := range recs {
-			recs[i] = upsert("residents", written+i, true)
-		}
-		tx, err := tb.db.Pool.Begin(ctx)
-		require.NoError(b, err)
-		_, err = tb.store.Apply(ctx, tx, recs)
-		require.NoError(b, err)
-		require.NoError(b, tx.Commit(ctx))
-		written += batch
+	for _, p := range []string{"11223344595", strings.ToUpper(pseudonymOf(1)), pseudonymOf(1)[:63] + "g", pseudonymOf(1) + "0", pseudonymOf(1)[:63]} {
+		_, err := b.db.Pool.Exec(ctx, `INSERT INTO eligibility_residents (pseudonym, source, facts, content_hash, seen_at, updated_at)
+			VALUES ($1, 'r', '{}', 'h', now(), now())`, p)
+		require.Error(t, err, p)
 	}
-	b.ReportMetric(float64(written)/b.Elapsed().Seconds(), "records/s")
+	_, err := b.db.Pool.Exec(ctx, `INSERT INTO eligibility_residents (pseudonym, source, facts, content_hash, seen_at, updated_at)
+		VALUES ($1, 'r', '[1]', 'h', now(), now())`, pseudonymOf(1))
+	require.Error(t, err, "facts that are not an object")
 }

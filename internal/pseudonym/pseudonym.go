@@ -35,7 +35,7 @@ func New(key []byte) (*Pseudonymizer, error) {
 	}
 	k := append([]byte(nil), key...)
 	p := &Pseudonymizer{}
-	p.pool.New = func() any { return hmac.New(sha256.New, k) }
+	p.pool.New = func() any { return &state{mac: hmac.New(sha256.New, k)} }
 	return p, nil
 }
 
@@ -87,12 +87,22 @@ func (p *Pseudonymizer) Pseudonym(snils string) (string, error) {
 	return p.sum(digits), nil
 }
 
+// state is a keyed HMAC with room for its input and output, reused from pseudonym to pseudonym.
+type state struct {
+	mac hash.Hash
+	in  []byte
+	out [sha256.Size]byte
+	hex [2 * sha256.Size]byte
+}
+
 func (p *Pseudonymizer) sum(digits string) string {
-	h := p.pool.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(digits))
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	p.pool.Put(h)
-	return hex.EncodeToString(out[:])
+	st := p.pool.Get().(*state)
+	st.mac.Reset()
+	st.in = append(st.in[:0], digits...)
+	st.mac.Write(st.in)
+	st.mac.Sum(st.out[:0])
+	hex.Encode(st.hex[:], st.out[:])
+	s := string(st.hex[:])
+	p.pool.Put(st)
+	return s
 }
