@@ -17,15 +17,15 @@ import (
 )
 
 // benchResidents is how many residents the store holds before BenchmarkApply measures: set
-// ELIGIBILITY_BENCH_RESIDENTS (e.g. 1000000) to see the store at a size whose indexes exceed
+// SOCIALHUB_BENCH_RESIDENTS (e.g. 1000000) to see the store at a size whose indexes exceed
 // PostgreSQL's shared_buffers.
 func benchResidents(tb testing.TB) int {
-	v := os.Getenv("ELIGIBILITY_BENCH_RESIDENTS")
+	v := os.Getenv("SOCIALHUB_BENCH_RESIDENTS")
 	if v == "" {
 		return 0
 	}
 	n, err := strconv.Atoi(v)
-	require.NoError(tb, err, "ELIGIBILITY_BENCH_RESIDENTS")
+	require.NoError(tb, err, "SOCIALHUB_BENCH_RESIDENTS")
 	return n
 }
 
@@ -51,7 +51,7 @@ func cpuOf(pid uint32) time.Duration {
 }
 
 // BenchmarkApply measures Apply under the default rules in batches of 1000, with the store holding
-// ELIGIBILITY_BENCH_RESIDENTS residents first: new residents, changed ones and replays. It reports
+// SOCIALHUB_BENCH_RESIDENTS residents first: new residents, changed ones and replays. It reports
 // records/s and the CPU time PostgreSQL's backend spent per record (pg-µs/record).
 func BenchmarkApply(b *testing.B) {
 	rules, err := eligibility.DefaultRules()
