@@ -18,6 +18,10 @@ import (
 // ContentType is the Kafka content-type header value of every message the hub writes.
 const ContentType = "application/cloudevents+json"
 
+// EntityTypeHeader is the Kafka header in which validate repeats a valid record's entity type (the
+// entitytype extension), so a consumer can skip records it does not apply without decoding them.
+const EntityTypeHeader = "entitytype"
+
 // SpecVersion is the CloudEvents version the hub speaks.
 const SpecVersion = "1.0"
 

@@ -243,12 +243,17 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 	caseStore := cases.NewStore(cases.Options{Pool: pool, Rules: caseRules, Catalog: cat, Eligibility: elig,
 		Pseudonymizer: pseudonyms, Outbox: outbox})
-	rstage := resolve.New(resolve.Options{
-		Cases: caseStore,
-		Pool:  pool, Catalog: cat, Eligibility: elig, Outbox: outbox, Kafka: kcfg, Topics: topics, Producer: writer,
-		Metrics: m, Logger: log, BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait,
-		SessionTimeout: cfg.Pipeline.SessionTimeout,
-	})
+	// Two resolve stages, two consumer groups of valid: the catalog's entity resolution serializes
+	// its transactions on blocking keys, and the residents' registry must not wait behind it.
+	resolveStage := func(records resolve.Records) *resolve.Stage {
+		return resolve.New(resolve.Options{
+			Cases: caseStore, Records: records,
+			Pool: pool, Catalog: cat, Eligibility: elig, Outbox: outbox, Kafka: kcfg, Topics: topics, Producer: writer,
+			Metrics: m, Logger: log, BatchSize: cfg.Pipeline.BatchSize, BatchWait: cfg.Pipeline.BatchWait,
+			SessionTimeout: cfg.Pipeline.SessionTimeout,
+		})
+	}
+	rstage, residentStage := resolveStage(resolve.CatalogRecords), resolveStage(resolve.ResidentRecords)
 	notifier := changes.NewNotifier()
 	relay := changes.NewRelay(changes.RelayOptions{
 		Notifier: notifier, Kafka: kcfg,
@@ -343,6 +348,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 	}
 	if roles[config.RoleResolve] {
 		launch("resolve", rstage.Run)
+		launch("resolve-residents", residentStage.Run)
 	}
 	if roles[config.RoleRelay] {
 		launch("relay", relay.Run)

@@ -52,7 +52,39 @@ type Options struct {
 	// SessionTimeout is the consumer group session timeout (default 10s): how soon another
 	// process takes over the partitions of one that died.
 	SessionTimeout time.Duration
+	// Records says which records of `valid` this stage applies (AllRecords when empty). The hub
+	// runs two stages, one per consumer group: CatalogRecords and ResidentRecords, so that the
+	// residents' registry never waits on the catalog's entity resolution, which serializes
+	// concurrent transactions on its blocking keys (see catalog/resolve.go). A record the other
+	// group applies is skipped, and both groups keep their own offsets.
+	Records Records
 }
+
+// Records selects the records of `valid` a stage applies.
+type Records string
+
+// The selections of Options.Records.
+const (
+	AllRecords      Records = ""
+	CatalogRecords  Records = "catalog"   // everything but residents: catalog records and application events
+	ResidentRecords Records = "residents" // residents, for the eligibility store
+)
+
+// takes reports whether the stage applies records of entity type et. A record whose type is not
+// known (its envelope does not decode) belongs to the catalog stage, which dead-letters it.
+func (r Records) takes(et string) bool { return r.takesResident(et == schemas.EntityResident) }
+
+func (r Records) takesResident(resident bool) bool {
+	switch r {
+	case CatalogRecords:
+		return !resident
+	case ResidentRecords:
+		return resident
+	}
+	return true
+}
+
+
 
 // CaseEvents applies pulled status events of applications inside the stage's transaction and
 // returns their change events (*cases.Store).
@@ -69,6 +101,9 @@ type Stage struct {
 func New(opts Options) *Stage {
 	if opts.GroupID == "" {
 		opts.GroupID = "socialhub-resolve"
+		if opts.Records == ResidentRecords {
+			opts.GroupID = "socialhub-resolve-residents"
+		}
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 500
@@ -189,7 +224,7 @@ func (s *Stage) consumeFromStored(ctx context.Context, generation int32, partiti
 		}
 		off = next
 		if s.opts.Metrics != nil {
-			s.opts.Metrics.Lag.WithLabelValues(StageName, strconv.Itoa(partition)).Set(float64(r.Stats().Lag))
+			s.opts.Metrics.Lag.WithLabelValues(s.lagLabel(), strconv.Itoa(partition)).Set(float64(r.Stats().Lag))
 		}
 	}
 	return nil
@@ -266,17 +301,30 @@ func (s *Stage) decode(batch []kafka.Message) ([]pending, []kafka.Message, error
 		in = s.opts.Metrics.RecordsIn.WithLabelValues(StageName)
 	}
 	for _, m := range batch {
-		if in != nil {
-			in.Inc()
+		takes, known := s.headerTakes(m)
+		if known && !takes {
+			continue // the other group's record
 		}
 		var ev event.Event
 		if err := event.Unmarshal(m.Value, &ev); err != nil {
+			if !known && s.opts.Records == ResidentRecords {
+				continue // the catalog stage dead-letters what it cannot tell the type of
+			}
+			if in != nil {
+				in.Inc()
+			}
 			dl, derr := s.deadLetter(m, nil, err)
 			if derr != nil {
 				return nil, nil, derr
 			}
 			dead = append(dead, dl)
 			continue
+		}
+		if !s.opts.Records.takes(ev.EntityType) {
+			continue
+		}
+		if in != nil {
+			in.Inc()
 		}
 		if ev.EntityType == schemas.EntityResident {
 			if residents == nil {
@@ -299,6 +347,25 @@ func (s *Stage) decode(batch []kafka.Message) ([]pending, []kafka.Message, error
 		}})
 	}
 	return recs, dead, nil
+}
+
+// lagLabel names the stage in the lag gauge, where the two groups' partitions would collide.
+func (s *Stage) lagLabel() string {
+	if s.opts.Records == ResidentRecords {
+		return StageName + "-residents"
+	}
+	return StageName
+}
+
+// headerTakes tells from the entity type validate put in the record's headers whether the stage
+// applies it; known is false for a record without the header (one written before it existed).
+func (s *Stage) headerTakes(m kafka.Message) (takes, known bool) {
+	for _, h := range m.Headers {
+		if h.Key == event.EntityTypeHeader {
+			return s.opts.Records.takesResident(string(h.Value) == schemas.EntityResident), true
+		}
+	}
+	return false, false
 }
 
 func (s *Stage) deadLetter(m kafka.Message, ev *event.Event, cause error) (kafka.Message, error) {

@@ -272,7 +272,19 @@ func (s *Stage) process(m kafka.Message) (kafka.Message, Outcome, error) {
 			s.opts.Metrics.NormalizedFields.WithLabelValues(ev.SourceName(), field).Add(float64(n))
 		})
 	}
-	return kafka.Message{Topic: s.opts.Topics.Valid, Key: m.Key, Value: value, Headers: m.Headers}, oc, nil
+	return kafka.Message{Topic: s.opts.Topics.Valid, Key: m.Key, Value: value, Headers: validHeaders(m.Headers, ev.EntityType)}, oc, nil
+}
+
+// validHeaders are a valid record's headers: the raw record's, with the entity type repeated in
+// event.EntityTypeHeader so that the resolve stages skip each other's records without decoding.
+func validHeaders(raw []kafka.Header, entityType string) []kafka.Header {
+	out := make([]kafka.Header, 0, len(raw)+1)
+	for _, h := range raw {
+		if h.Key != event.EntityTypeHeader {
+			out = append(out, h)
+		}
+	}
+	return append(out, kafka.Header{Key: event.EntityTypeHeader, Value: []byte(entityType)})
 }
 
 // check fills ev with the checked document (see Checker.Check) and returns every reason the record

@@ -137,7 +137,8 @@ func TestProcessValidRecord(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, topics.Valid, out.Topic)
 	require.Equal(t, string(msg.Key), string(out.Key), "valid keeps the partition key")
-	require.Equal(t, msg.Headers, out.Headers)
+	require.Equal(t, append(msg.Headers, kafka.Header{Key: event.EntityTypeHeader, Value: []byte(schemas.EntityService)}), out.Headers,
+		"valid keeps the headers and names the entity type")
 
 	var ev event.Event
 	require.NoError(t, event.Unmarshal(out.Value, &ev))
@@ -488,6 +489,8 @@ func TestRunEndToEnd(t *testing.T) {
 			require.NoError(t, event.Unmarshal(msg.Value, &ev))
 			require.NotEmpty(t, ev.ContentHash)
 			require.Equal(t, event.Key(ev.SourceName(), ev.Subject), string(msg.Key))
+			require.Contains(t, msg.Headers, kafka.Header{Key: event.EntityTypeHeader, Value: []byte(ev.EntityType)},
+				"the resolve stages skip each other's records by this header")
 			keys = append(keys, string(msg.Key))
 		}
 		require.ElementsMatch(t, wantValid, keys, "valid holds each valid record once")
