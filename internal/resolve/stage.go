@@ -84,8 +84,6 @@ func (r Records) takesResident(resident bool) bool {
 	return true
 }
 
-
-
 // CaseEvents applies pulled status events of applications inside the stage's transaction and
 // returns their change events (*cases.Store).
 type CaseEvents interface {
