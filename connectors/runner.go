@@ -201,39 +201,63 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source, ro RunOptions) 
 	var last Position
 	var pending RunCounts // counts of the batch not yet durable
 	lastLog := start
-	flush := func() error {
-		if len(batch) == 0 {
+	// The Kafka write of a batch overlaps with reading the next one; acknowledging the source and
+	// the checkpoint stay on this goroutine, in batch order, once the write returned. One write at a
+	// time keeps Kafka's order of a key's records.
+	var inflight *inflightBatch
+	defer func() {
+		if inflight != nil {
+			<-inflight.done // never leave a write running behind a run that ended
+		}
+	}()
+	finish := func() error {
+		if inflight == nil {
 			return nil
 		}
-		if err := r.opts.Producer.WriteMessages(ctx, batch...); err != nil {
-			return fmt.Errorf("error writing %d records of %s to Kafka: %w", len(batch), cfg.Name, err)
+		b := inflight
+		werr := <-b.done
+		inflight = nil
+		if werr != nil {
+			return fmt.Errorf("error writing %d records of %s to Kafka: %w", len(b.msgs), cfg.Name, werr)
 		}
 		// Invariant 1: the checkpoint moves only after Kafka acknowledged every record before it.
-		if err := src.Ack(ctx, last); err != nil {
+		if err := src.Ack(ctx, b.last); err != nil {
 			return fmt.Errorf("error acknowledging source %s: %w", cfg.Name, err)
 		}
 		counts := res.RunCounts
-		counts.Read += pending.Read
-		counts.Emitted += pending.Emitted
-		counts.Rejected += pending.Rejected
+		counts.Read += b.pending.Read
+		counts.Emitted += b.pending.Emitted
+		counts.Rejected += b.pending.Rejected
 		err := r.opts.Checkpoints.commitBatch(ctx, batchCommit{
-			source: cfg.Name, runID: runID, pos: last, produced: int64(len(batch)), counts: counts,
-			snapshot: snapshot, keys: keys, types: types,
+			source: cfg.Name, runID: runID, pos: b.last, produced: int64(len(b.msgs)), counts: counts,
+			snapshot: snapshot, keys: b.keys, types: b.types,
 		})
 		if err != nil {
 			return err
 		}
 		if r.opts.Metrics != nil {
-			r.opts.Metrics.RecordsOut.WithLabelValues("connector", metrics.OutcomeProduced).Add(float64(pending.Emitted))
-			r.opts.Metrics.RecordsOut.WithLabelValues("connector", metrics.OutcomeRejected).Add(float64(pending.Rejected))
+			r.opts.Metrics.RecordsOut.WithLabelValues("connector", metrics.OutcomeProduced).Add(float64(b.pending.Emitted))
+			r.opts.Metrics.RecordsOut.WithLabelValues("connector", metrics.OutcomeRejected).Add(float64(b.pending.Rejected))
 		}
 		res.RunCounts = counts
-		pending = RunCounts{}
-		batch, keys, types = batch[:0], keys[:0], types[:0]
 		if now := r.opts.Now(); now.Sub(lastLog) > 5*time.Second {
 			log.Info("source progress", "read", res.Read, "rate_per_s", int(float64(res.Read)/now.Sub(start).Seconds()))
 			lastLog = now
 		}
+		return nil
+	}
+	flush := func() error {
+		if len(batch) == 0 {
+			return finish()
+		}
+		if err := finish(); err != nil {
+			return err
+		}
+		b := &inflightBatch{msgs: batch, last: last, pending: pending, keys: keys, types: types, done: make(chan error, 1)}
+		go func() { b.done <- r.opts.Producer.WriteMessages(ctx, b.msgs...) }()
+		inflight = b
+		batch, keys, types = make([]kafka.Message, 0, r.opts.BatchSize), nil, nil
+		pending = RunCounts{}
 		return nil
 	}
 	for {
@@ -246,6 +270,9 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source, ro RunOptions) 
 		}
 		if err != nil {
 			if ferr := flush(); ferr != nil {
+				return res, ferr
+			}
+			if ferr := finish(); ferr != nil {
 				return res, ferr
 			}
 			return res, fmt.Errorf("error reading source %s: %w", cfg.Name, err)
@@ -277,6 +304,9 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source, ro RunOptions) 
 	if err := flush(); err != nil {
 		return res, err
 	}
+	if err := finish(); err != nil {
+		return res, err
+	}
 	if snapshot != "" {
 		empty, err := r.opts.Checkpoints.emptySnapshot(ctx, cfg.Name, snapshot)
 		if err != nil {
@@ -293,6 +323,16 @@ func (r *Runner) runOnce(ctx context.Context, cfg config.Source, ro RunOptions) 
 	log.Info("source run finished", "read", res.Read, "emitted", res.Emitted, "rejected", res.Rejected,
 		"deleted", res.Deleted, "duration", r.opts.Now().Sub(start).Round(time.Millisecond))
 	return res, nil
+}
+
+// inflightBatch is a batch whose Kafka write is under way: what to acknowledge and checkpoint once
+// it returns.
+type inflightBatch struct {
+	msgs        []kafka.Message
+	last        Position
+	pending     RunCounts
+	keys, types []string
+	done        chan error
 }
 
 // deleteGone runs once a snapshot completed: every record an earlier snapshot listed and this one
