@@ -39,23 +39,7 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) ([]Change, 
 			return nil, err
 		}
 	}
-	a := &applier{
-		now:        time.Now().UTC(),
-		states:     map[uuid.UUID]*entState{},
-		salsOf:     map[uuid.UUID]map[uuid.UUID]struct{}{},
-		writes:     map[uuid.UUID]*pendingWrite{},
-		deletes:    map[uuid.UUID]pendingDelete{},
-		untomb:     map[uuid.UUID]struct{}{},
-		srcHash:    map[srcKey]string{},
-		srcType:    map[srcKey]string{},
-		srcOrg:     map[srcKey]uuid.UUID{},
-		fundOf:     map[srcKey]map[uuid.UUID]struct{}{},
-		orgRefs:    map[uuid.UUID]map[srcKey]struct{}{},
-		orgServed:  map[uuid.UUID]bool{},
-		candidates: map[uuid.UUID]struct{}{},
-		srcWrites:  map[srcKey]srcWrite{},
-		srcDeletes: map[srcKey]struct{}{},
-	}
+	a := newApplier(time.Now().UTC())
 	if err := a.loadSources(ctx, tx, recs); err != nil {
 		return nil, err
 	}
@@ -96,6 +80,28 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) ([]Change, 
 		return nil, err
 	}
 	return a.changes, nil
+}
+
+func newApplier(now time.Time) *applier {
+	return &applier{
+		now:        now,
+		states:     map[uuid.UUID]*entState{},
+		salsOf:     map[uuid.UUID]map[uuid.UUID]struct{}{},
+		writes:     map[uuid.UUID]*pendingWrite{},
+		deletes:    map[uuid.UUID]pendingDelete{},
+		untomb:     map[uuid.UUID]struct{}{},
+		srcHash:    map[srcKey]string{},
+		srcType:    map[srcKey]string{},
+		srcOrg:     map[srcKey]uuid.UUID{},
+		fundOf:     map[srcKey]map[uuid.UUID]struct{}{},
+		orgRefs:    map[uuid.UUID]map[srcKey]struct{}{},
+		orgServed:  map[uuid.UUID]bool{},
+		candidates: map[uuid.UUID]struct{}{},
+		orgName:    map[uuid.UUID]any{},
+		orgRecheck: map[uuid.UUID]struct{}{},
+		srcWrites:  map[srcKey]srcWrite{},
+		srcDeletes: map[srcKey]struct{}{},
+	}
 }
 
 // parallelMin is the number of records to parse below which one goroutine does it all.
@@ -200,6 +206,14 @@ type applier struct {
 	orgRefs    map[uuid.UUID]map[srcKey]struct{} // organization → the organization records naming it
 	orgServed  map[uuid.UUID]bool                // organization → some service references it
 	candidates map[uuid.UUID]struct{}            // organizations that may have lost their last reference
+
+	// The services' org_name (search) follows their organization's name. A service the batch
+	// writes carries the name itself; the others are brought up to date in write, but only for
+	// the organizations whose name the batch changed (orgName keeps the name each had before the
+	// batch) or that orgRecheck lists (new ones, and those a service was written without the name
+	// of): an organization rewritten for another field must not cost a scan of all its services.
+	orgName    map[uuid.UUID]any
+	orgRecheck map[uuid.UUID]struct{}
 }
 
 func (a *applier) loadSources(ctx context.Context, tx pgx.Tx, recs []Record) error {
@@ -484,10 +498,18 @@ func (a *applier) upsert(source string, e *entity) error {
 		if err != nil {
 			return fmt.Errorf("error reading stored %s %s: %w", e.typ, e.id, err)
 		}
+		if e.typ == EntityOrganization {
+			if _, ok := a.orgName[e.id]; !ok {
+				a.orgName[e.id] = old["name"]
+			}
+		}
 		ch.Op = ChangeUpdated
 		ch.ChangedFields = changedFields(old, e.fields)
 		meta.LastActionType = "update"
 		meta.FieldName = strings.Join(ch.ChangedFields, ",")
+	}
+	if !st.exists && e.typ == EntityOrganization {
+		a.orgRecheck[e.id] = struct{}{}
 	}
 	doc, err := withMetadata(e.doc, append([]metadataEntry{meta}, provenanceEntries(e.id, e.typ, ch.Version, e.provenance)...))
 	if err != nil {
@@ -864,6 +886,8 @@ func (a *applier) deleteServiceRecord(k srcKey) error {
 	a.removeSALs(target, k.source, nil)
 	if org := a.states[rest.organizationID]; org != nil && org.fields != nil {
 		rest.orgName, _ = org.fields["name"].(string)
+	} else {
+		a.orgRecheck[rest.organizationID] = struct{}{} // its name is not known here
 	}
 	return a.upsert(source, rest)
 }

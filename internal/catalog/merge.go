@@ -272,14 +272,7 @@ func clusterMembers(ctx context.Context, tx pgx.Tx, canonical uuid.UUID) ([]uuid
 // canonical id → source → new canonical id; to the winner for what merged away.
 func (s *Store) regroup(ctx context.Context, tx pgx.Tx, typ string, ids []uuid.UUID, gone map[uuid.UUID]uuid.UUID,
 	bySource map[uuid.UUID]map[string]uuid.UUID, now time.Time) ([]Change, error) {
-	a := &applier{
-		now: now, states: map[uuid.UUID]*entState{}, salsOf: map[uuid.UUID]map[uuid.UUID]struct{}{},
-		writes: map[uuid.UUID]*pendingWrite{}, deletes: map[uuid.UUID]pendingDelete{}, untomb: map[uuid.UUID]struct{}{},
-		srcHash: map[srcKey]string{}, srcType: map[srcKey]string{}, srcOrg: map[srcKey]uuid.UUID{},
-		fundOf: map[srcKey]map[uuid.UUID]struct{}{}, orgRefs: map[uuid.UUID]map[srcKey]struct{}{},
-		orgServed: map[uuid.UUID]bool{}, candidates: map[uuid.UUID]struct{}{},
-		srcWrites: map[srcKey]srcWrite{}, srcDeletes: map[srcKey]struct{}{},
-	}
+	a := newApplier(now)
 	rv := s.newResolver()
 	a.rv = rv
 	old := slices.Clone(ids)

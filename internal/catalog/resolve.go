@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"socialhub/internal/match"
 )
@@ -315,8 +316,23 @@ func (rv *resolver) observe(r *Record, cr *canonRecord, e *entity) *member {
 
 type candidate struct {
 	id, canonical uuid.UUID
-	source, local string
+	source        string
 	features      match.Features
+	// raw is the stored features, decoded (into features) only when the candidate is scored: most
+	// candidates of a dense key are passed over first (the prober's own source, a pair kept apart).
+	raw []byte
+}
+
+// decode makes features current; a candidate of the batch has them already.
+func (c *candidate) decode() error {
+	if c.raw == nil {
+		return nil
+	}
+	if err := json.Unmarshal(c.raw, &c.features); err != nil {
+		return fmt.Errorf("member %s: %w", c.id, err)
+	}
+	c.raw = nil
+	return nil
 }
 
 // match finds each new member's candidates and decides: join, review, or apart.
@@ -360,39 +376,59 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 	// catalog. The keys of a record are probed together, and rarer keys (identifiers, phones, an
 	// exact name) find what a capped dense key may leave out.
 	byKey := map[string][]*candidate{}
+	found := map[uuid.UUID]*candidate{}
+	// One row per key and member found by it, with what scoring needs (not the doc). For
+	// services, then, the sources of the candidates' canonical services, which a source may join
+	// once: a candidate's own source, the members that joined its canonical service
+	// (catalog_members_joined_idx: few), and the member the canonical service is named after when
+	// it is not itself a candidate.
 	b.Queue(`
-		WITH hits AS (
-			SELECT c.member_id, p.key
+		WITH hits AS MATERIALIZED (
+			SELECT p.key, c.member_id, c.canonical_id, c.source, c.features
 			FROM unnest($2::text[]) AS p(key)
 			CROSS JOIN LATERAL (
-				SELECT member_id FROM catalog_members
+				SELECT member_id, canonical_id, source, features FROM catalog_members
 				WHERE entity_type = $1 AND keys @> ARRAY[p.key]
 				LIMIT $3
 			) c
 		)
-		SELECT m.member_id, m.canonical_id, m.source, m.local_id, m.features, h.keys,
-		  CASE WHEN $1 = 'service' THEN
-		    (SELECT array_agg(DISTINCT o.source) FROM catalog_members o WHERE o.canonical_id = m.canonical_id) END
-		FROM (SELECT member_id, array_agg(key) AS keys FROM hits GROUP BY member_id) h
-		JOIN catalog_members m USING (member_id)`, typ, probes, rv.cfg.MaxCandidates).Query(func(rows pgx.Rows) error {
+		SELECT h.key, h.member_id, h.canonical_id, h.source, h.features FROM hits h
+		UNION ALL
+		SELECT NULL, NULL, j.canonical_id, j.source, NULL FROM catalog_members j
+		WHERE $1 = 'service' AND j.canonical_id <> j.member_id
+		  AND j.canonical_id = ANY ((SELECT array_agg(DISTINCT canonical_id) FROM hits)::uuid[])
+		UNION ALL
+		SELECT NULL, NULL, o.member_id, o.source, NULL FROM catalog_members o
+		WHERE $1 = 'service' AND o.canonical_id = o.member_id
+		  AND o.member_id = ANY ((SELECT array_agg(canonical_id) FROM (
+		    SELECT canonical_id FROM hits GROUP BY canonical_id HAVING bool_and(member_id <> canonical_id)) x)::uuid[])`,
+		typ, probes, rv.cfg.MaxCandidates).Query(func(rows pgx.Rows) error {
+		var key pgtype.Text
+		var id pgtype.UUID
+		var canonical uuid.UUID
+		var source string
+		var feats []byte
 		for rows.Next() {
-			c := &candidate{}
-			var feats []byte
-			var keys, sources []string
-			if err := rows.Scan((*[16]byte)(&c.id), (*[16]byte)(&c.canonical), &c.source, &c.local, &feats, &keys, &sources); err != nil {
+			if err := rows.Scan(&key, &id, (*[16]byte)(&canonical), &source, &feats); err != nil {
 				return err
 			}
-			for _, src := range sources {
-				rv.addClusterSource(c.canonical, src)
+			if typ == EntityService {
+				rv.addClusterSource(canonical, source)
 			}
-			if m, ok := rv.members[c.id]; ok && m.isNew {
-				continue // the batch's own member, made known above
+			if !id.Valid {
+				continue // a source of a canonical service
 			}
-			if err := json.Unmarshal(feats, &c.features); err != nil {
-				return fmt.Errorf("member %s: %w", c.id, err)
+			c, ok := found[id.Bytes]
+			if !ok {
+				if m, ok := rv.members[id.Bytes]; ok && m.isNew {
+					found[id.Bytes] = nil // the batch's own member, made known above
+					continue
+				}
+				c = &candidate{id: id.Bytes, canonical: canonical, source: source, raw: slices.Clone(feats)}
+				found[id.Bytes] = c
 			}
-			for _, k := range keys {
-				byKey[k] = append(byKey[k], c)
+			if c != nil {
+				byKey[key.String] = append(byKey[key.String], c)
 			}
 		}
 		return rows.Err()
@@ -418,6 +454,7 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 		seen := map[uuid.UUID]bool{}
 		var best *candidate
 		var bestRes match.Result
+		var decodeErr error
 		consider := func(c *candidate) {
 			if seen[c.id] || c.id == m.id || rv.isApart(m.id, c.id) {
 				return
@@ -428,6 +465,10 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 				// may two of its services meet through another source's: one organization's
 				// services at many points often share a name, and a chain of such matches would
 				// make them all one.
+				return
+			}
+			if err := c.decode(); err != nil {
+				decodeErr = err
 				return
 			}
 			res := rv.cfg.Score(&m.features, &c.features)
@@ -444,8 +485,11 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 			// the stored ones.
 			bk := rv.batchKeys[k]
 			for _, o := range bk[max(0, len(bk)-rv.cfg.MaxCandidates):] {
-				consider(&candidate{id: o.id, canonical: o.canonical, source: o.source, local: o.localID, features: o.features})
+				consider(&candidate{id: o.id, canonical: o.canonical, source: o.source, features: o.features})
 			}
+		}
+		if decodeErr != nil {
+			return decodeErr
 		}
 		m.isNew = false
 		rv.addClusterSource(m.canonical, m.source)

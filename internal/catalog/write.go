@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -93,6 +94,28 @@ func terms(fields map[string]any) (string, string) {
 	return strings.Join(ids, termSep), strings.Join(names, " ")
 }
 
+// renamedOrganizations returns, sorted, the organizations whose services' org_name may be stale:
+// those of written (the organizations the batch writes) whose name is not what it was before the
+// batch, and those orgRecheck lists.
+func (a *applier) renamedOrganizations(written []uuid.UUID) []uuid.UUID {
+	var out []uuid.UUID
+	for _, id := range written {
+		if _, ok := a.orgRecheck[id]; ok {
+			continue
+		}
+		if before, ok := a.orgName[id]; ok && !reflect.DeepEqual(before, a.writes[id].e.fields["name"]) {
+			out = append(out, id)
+		}
+	}
+	for id := range a.orgRecheck {
+		if st := a.states[id]; st == nil || st.exists {
+			out = append(out, id)
+		}
+	}
+	slices.SortFunc(out, compareIDs)
+	return out
+}
+
 // write sends every write of the batch in one round trip. Rows go in id order, so that concurrent
 // batches touching the same organizations lock them in the same order.
 func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
@@ -178,12 +201,12 @@ func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
 		// Last: their funding has gone above, and sweepOrganizations made sure no service is theirs.
 		b.Queue(`DELETE FROM catalog_organizations WHERE id = ANY ($1)`, idArgs(delOrgs))
 	}
-	if len(orgs.ids) > 0 {
+	if renamed := a.renamedOrganizations(orgs.ids); len(renamed) > 0 {
 		// Services of a renamed organization must be found by its new name.
 		b.Queue(`
 			UPDATE catalog_services s SET org_name = coalesce(o.name, '')
 			FROM catalog_organizations o
-			WHERE o.id = ANY ($1) AND s.organization_id = o.id AND s.org_name <> coalesce(o.name, '')`, idArgs(orgs.ids))
+			WHERE o.id = ANY ($1) AND s.organization_id = o.id AND s.org_name <> coalesce(o.name, '')`, idArgs(renamed))
 	}
 	if len(tombIDs) > 0 {
 		b.Queue(`
