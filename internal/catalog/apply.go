@@ -624,18 +624,49 @@ func metadataID(entityID uuid.UUID, version int64) string {
 
 // withMetadata appends the metadata field to a marshalled object, saving a second encoding of it.
 func withMetadata(doc []byte, m []metadataEntry) ([]byte, error) {
-	mb, err := marshal(m)
-	if err != nil {
-		return nil, err
+	n := len(doc) + 16
+	for i := range m {
+		n += m[i].size()
 	}
-	out := make([]byte, 0, len(doc)+len(mb)+13)
+	out := make([]byte, 0, n)
 	out = append(out, doc[:len(doc)-1]...)
 	if len(doc) > 2 {
 		out = append(out, ',')
 	}
 	out = append(out, `"metadata":`...)
-	out = append(out, mb...)
+	out = appendMetadata(out, m)
 	return append(out, '}'), nil
+}
+
+// appendMetadata writes metadata entries as encoding/json does (fields in declaration order).
+func appendMetadata(dst []byte, m []metadataEntry) []byte {
+	if m == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '[')
+	for i := range m {
+		e := &m[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		for _, f := range [...]struct{ key, value string }{
+			{`{"id":`, e.ID}, {`,"resource_id":`, e.ResourceID}, {`,"resource_type":`, e.ResourceType},
+			{`,"last_action_date":`, e.LastActionDate}, {`,"last_action_type":`, e.LastActionType},
+			{`,"field_name":`, e.FieldName}, {`,"previous_value":`, e.PreviousValue},
+			{`,"replacement_value":`, e.ReplacementValue}, {`,"updated_by":`, e.UpdatedBy},
+		} {
+			dst = append(dst, f.key...)
+			dst = appendJSONString(dst, f.value)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
+}
+
+// size is about the length of an entry's JSON.
+func (e *metadataEntry) size() int {
+	return 160 + len(e.ID) + len(e.ResourceID) + len(e.ResourceType) + len(e.LastActionDate) + len(e.LastActionType) +
+		len(e.FieldName) + len(e.PreviousValue) + len(e.ReplacementValue) + len(e.UpdatedBy)
 }
 
 // sharedLockSpace is the first key of the transaction-level advisory locks that guard shared
