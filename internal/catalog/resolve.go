@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -58,6 +59,7 @@ type member struct {
 	seenAt    time.Time
 	isNew     bool // not stored yet: it needs matching
 	dirty     bool // to be written
+	observed  bool // a record of the batch brought it: its doc and features are the batch's
 }
 
 // resolver is the resolution state of one Apply.
@@ -224,12 +226,12 @@ func (cr *canonRecord) entitiesOf(typ string) []*entity {
 }
 
 // loadMembers reads members; with all set it refreshes what is known (after the locks), else it
-// only adds. The members the batch itself brings (dirty) are read without their doc and features,
-// which the batch has already: only their canonical id may have moved.
+// only adds. The members the batch itself brings (observed) are read without their doc and
+// features, which the batch has already: only their canonical id may have moved.
 func (rv *resolver) loadMembers(ctx context.Context, tx pgx.Tx, where string, arg any, all bool) error {
 	var dirty []uuid.UUID
 	for _, m := range rv.members {
-		if m.dirty {
+		if m.observed {
 			dirty = append(dirty, m.id)
 		}
 	}
@@ -245,7 +247,7 @@ func (rv *resolver) loadMembers(ctx context.Context, tx pgx.Tx, where string, ar
 	var seen time.Time
 	_, err = pgx.ForEachRow(rows, []any{(*[16]byte)(&id), &typ, &source, &local, (*[16]byte)(&canonical), &doc, &feats, &seen}, func() error {
 		m, known := rv.members[id]
-		if known && (m.dirty || !all) {
+		if known && (m.observed || !all) {
 			// The batch's own version wins; only its cluster may have moved.
 			if !m.isNew {
 				rv.move(m, canonical)
@@ -286,7 +288,11 @@ func (rv *resolver) move(m *member, canonical uuid.UUID) {
 	set[m.id] = struct{}{}
 }
 
-// observe records an entity of a record as its member's current state.
+// observe records an entity of a record as its member's current state. A member whose doc and
+// features are what is known of it already keeps the time its content last changed: survivorship
+// prefers, among equally trusted members, the most recently changed one (and provenance dates a
+// field by it), so an organization that two sources spell their own way does not change with
+// every record that merely names it again; nor is the member written again.
 func (rv *resolver) observe(r *Record, cr *canonRecord, e *entity) *member {
 	m, ok := rv.members[e.id]
 	if !ok {
@@ -294,23 +300,28 @@ func (rv *resolver) observe(r *Record, cr *canonRecord, e *entity) *member {
 		rv.members[e.id] = m
 		rv.move(m, e.id)
 	}
-	seen := r.SeenAt
-	if seen.IsZero() {
-		seen = time.Now().UTC()
-	}
-	m.fields, m.doc, m.seenAt, m.dirty = e.fields, e.doc, seen, true
+	var features match.Features
 	switch e.typ {
 	case EntityOrganization:
-		m.features = match.OrganizationFeatures(r.Source, e.fields)
+		features = match.OrganizationFeatures(r.Source, e.fields)
 	case EntityLocation:
-		m.features = match.LocationFeatures(r.Source, rv.canonicalOf(cr.org.id).String(), e.fields)
+		features = match.LocationFeatures(r.Source, rv.canonicalOf(cr.org.id).String(), e.fields)
 	case EntityService:
 		locs := make([]string, len(cr.locations))
 		for i, l := range cr.locations {
 			locs[i] = rv.canonicalOf(l.id).String()
 		}
-		m.features = match.ServiceFeatures(r.Source, rv.canonicalOf(cr.org.id).String(), locs, e.fields)
+		features = match.ServiceFeatures(r.Source, rv.canonicalOf(cr.org.id).String(), locs, e.fields)
 	}
+	if !m.isNew && m.fields != nil && m.features.Equal(&features) && reflect.DeepEqual(m.fields, e.fields) {
+		m.fields, m.observed = e.fields, true
+		return m
+	}
+	seen := r.SeenAt
+	if seen.IsZero() {
+		seen = time.Now().UTC()
+	}
+	m.fields, m.doc, m.seenAt, m.features, m.dirty, m.observed = e.fields, e.doc, seen, features, true, true
 	return m
 }
 
