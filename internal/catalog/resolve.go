@@ -60,6 +60,9 @@ type member struct {
 	isNew     bool // not stored yet: it needs matching
 	dirty     bool // to be written
 	observed  bool // a record of the batch brought it: its doc and features are the batch's
+	// featuresOf is what features were computed from besides fields in this batch: the canonical
+	// organization and locations the record named.
+	featuresOf string
 }
 
 // resolver is the resolution state of one Apply.
@@ -300,19 +303,33 @@ func (rv *resolver) observe(r *Record, cr *canonRecord, e *entity) *member {
 		rv.members[e.id] = m
 		rv.move(m, e.id)
 	}
+	var org string
+	var locs []string
+	if e.typ != EntityOrganization {
+		org = rv.canonicalOf(cr.org.id).String()
+	}
+	if e.typ == EntityService {
+		locs = make([]string, len(cr.locations))
+		for i, l := range cr.locations {
+			locs[i] = rv.canonicalOf(l.id).String()
+		}
+	}
+	featuresOf := org + "|" + strings.Join(locs, ",")
+	if m.observed && m.featuresOf == featuresOf && reflect.DeepEqual(m.fields, e.fields) {
+		// An organization or location that another record of the batch brought just the same.
+		m.fields = e.fields
+		return m
+	}
 	var features match.Features
 	switch e.typ {
 	case EntityOrganization:
 		features = match.OrganizationFeatures(r.Source, e.fields)
 	case EntityLocation:
-		features = match.LocationFeatures(r.Source, rv.canonicalOf(cr.org.id).String(), e.fields)
+		features = match.LocationFeatures(r.Source, org, e.fields)
 	case EntityService:
-		locs := make([]string, len(cr.locations))
-		for i, l := range cr.locations {
-			locs[i] = rv.canonicalOf(l.id).String()
-		}
-		features = match.ServiceFeatures(r.Source, rv.canonicalOf(cr.org.id).String(), locs, e.fields)
+		features = match.ServiceFeatures(r.Source, org, locs, e.fields)
 	}
+	m.featuresOf = featuresOf
 	if !m.isNew && m.fields != nil && m.features.Equal(&features) && reflect.DeepEqual(m.fields, e.fields) {
 		m.fields, m.observed = e.fields, true
 		return m
