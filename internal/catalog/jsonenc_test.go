@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"testing"
@@ -13,13 +12,7 @@ import (
 // reproduce byte for byte (content hashes stored by earlier versions depend on it).
 func reflectJSON(t testing.TB, v any) ([]byte, error) {
 	t.Helper()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+	return appendJSONReflect(nil, v)
 }
 
 func TestAppendJSON(t *testing.T) {
