@@ -98,7 +98,6 @@ func newApplier(now time.Time) *applier {
 		orgServed:  map[uuid.UUID]bool{},
 		candidates: map[uuid.UUID]struct{}{},
 		orgName:    map[uuid.UUID]any{},
-		orgRecheck: map[uuid.UUID]struct{}{},
 		srcWrites:  map[srcKey]srcWrite{},
 		srcDeletes: map[srcKey]struct{}{},
 	}
@@ -208,12 +207,11 @@ type applier struct {
 	candidates map[uuid.UUID]struct{}            // organizations that may have lost their last reference
 
 	// The services' org_name (search) follows their organization's name. A service the batch
-	// writes carries the name itself; the others are brought up to date in write, but only for
-	// the organizations whose name the batch changed (orgName keeps the name each had before the
-	// batch) or that orgRecheck lists (new ones, and those a service was written without the name
-	// of): an organization rewritten for another field must not cost a scan of all its services.
-	orgName    map[uuid.UUID]any
-	orgRecheck map[uuid.UUID]struct{}
+	// writes carries the name itself (or takes the stored one, see entity.orgNameUnknown); the
+	// others are brought up to date in write, but only for the organizations whose name the batch
+	// changed (orgName keeps the name each had before the batch): an organization rewritten for
+	// another field must not cost a scan of all its services.
+	orgName map[uuid.UUID]any
 }
 
 func (a *applier) loadSources(ctx context.Context, tx pgx.Tx, recs []Record) error {
@@ -507,9 +505,6 @@ func (a *applier) upsert(source string, e *entity) error {
 		ch.ChangedFields = changedFields(old, e.fields)
 		meta.LastActionType = "update"
 		meta.FieldName = strings.Join(ch.ChangedFields, ",")
-	}
-	if !st.exists && e.typ == EntityOrganization {
-		a.orgRecheck[e.id] = struct{}{}
 	}
 	doc, err := withMetadata(e.doc, append([]metadataEntry{meta}, provenanceEntries(e.id, e.typ, ch.Version, e.provenance)...))
 	if err != nil {
@@ -918,7 +913,7 @@ func (a *applier) deleteServiceRecord(k srcKey) error {
 	if org := a.states[rest.organizationID]; org != nil && org.fields != nil {
 		rest.orgName, _ = org.fields["name"].(string)
 	} else {
-		a.orgRecheck[rest.organizationID] = struct{}{} // its name is not known here
+		rest.orgNameUnknown = true
 	}
 	return a.upsert(source, rest)
 }

@@ -35,6 +35,7 @@ type entity struct {
 
 	organizationID uuid.UUID    // services
 	orgName        string       // services: the organization's name, for search
+	orgNameUnknown bool         // services: orgName is not known here; write takes the stored one
 	serviceID      uuid.UUID    // service_at_locations
 	locationID     uuid.UUID    // service_at_locations
 	sourceRecord   string       // funding: the external id of the source record listing it
