@@ -74,8 +74,9 @@ type resolver struct {
 	merges   []mergeRow
 	reviews  []reviewRow
 	apart    map[[2]uuid.UUID]bool
-	// clusterSrc lists the sources of the members of the canonical services met while matching.
-	clusterSrc map[uuid.UUID]map[string]bool
+	// clusterSrc lists the sources of the members of the canonical services met while matching
+	// (mostly one or two: a list, not a set of its own for each).
+	clusterSrc map[uuid.UUID][]string
 	// batchKeys indexes the new members of the batch by blocking key, so that two new records of
 	// one batch find each other.
 	batchKeys map[string][]*member
@@ -102,7 +103,7 @@ func (s *Store) newResolver() *resolver {
 	return &resolver{
 		cfg: s.cfg, members: map[uuid.UUID]*member{}, clusters: map[uuid.UUID]map[uuid.UUID]struct{}{},
 		gone: map[uuid.UUID]struct{}{}, apart: map[[2]uuid.UUID]bool{}, batchKeys: map[string][]*member{},
-		deleteTarget: map[srcKey]uuid.UUID{}, clusterSrc: map[uuid.UUID]map[string]bool{},
+		deleteTarget: map[srcKey]uuid.UUID{}, clusterSrc: map[uuid.UUID][]string{},
 	}
 }
 
@@ -488,7 +489,7 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 				return
 			}
 			seen[c.id] = true
-			if typ == EntityService && (c.source == m.source || rv.clusterSrc[c.canonical][m.source]) {
+			if typ == EntityService && (c.source == m.source || slices.Contains(rv.clusterSrc[c.canonical], m.source)) {
 				// A source lists each of its services once; its duplicates are its own to fix. Nor
 				// may two of its services meet through another source's: one organization's
 				// services at many points often share a name, and a chain of such matches would
@@ -540,12 +541,9 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 
 // addClusterSource notes that a canonical entity has a member of source.
 func (rv *resolver) addClusterSource(canonical uuid.UUID, source string) {
-	set := rv.clusterSrc[canonical]
-	if set == nil {
-		set = map[string]bool{}
-		rv.clusterSrc[canonical] = set
+	if set := rv.clusterSrc[canonical]; !slices.Contains(set, source) {
+		rv.clusterSrc[canonical] = append(set, source)
 	}
-	set[source] = true
 }
 
 func (rv *resolver) isApart(x, y uuid.UUID) bool {
