@@ -632,7 +632,8 @@ func (rv *resolver) canonicalEntity(e *entity, ids map[string]string) error {
 }
 
 // survivor builds a canonical entity's fields from its members: each field from the most trusted
-// member that has a value, then the most recently seen. It returns the provenance of each field.
+// member that has a value, then from the one whose content changed last (see observe). It returns
+// the provenance of each field.
 func (rv *resolver) survivor(set map[uuid.UUID]struct{}, ids map[string]string) (map[string]any, []provenance) {
 	ms := make([]*member, 0, len(set))
 	for id := range set {
