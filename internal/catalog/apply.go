@@ -82,6 +82,7 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) ([]Change, 
 	return a.changes, nil
 }
 
+// newApplier returns the empty state of one Apply (or one merge or split) at now.
 func newApplier(now time.Time) *applier {
 	return &applier{
 		now:        now,
