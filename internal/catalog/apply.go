@@ -39,23 +39,7 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) ([]Change, 
 			return nil, err
 		}
 	}
-	a := &applier{
-		now:        time.Now().UTC(),
-		states:     map[uuid.UUID]*entState{},
-		salsOf:     map[uuid.UUID]map[uuid.UUID]struct{}{},
-		writes:     map[uuid.UUID]*pendingWrite{},
-		deletes:    map[uuid.UUID]pendingDelete{},
-		untomb:     map[uuid.UUID]struct{}{},
-		srcHash:    map[srcKey]string{},
-		srcType:    map[srcKey]string{},
-		srcOrg:     map[srcKey]uuid.UUID{},
-		fundOf:     map[srcKey]map[uuid.UUID]struct{}{},
-		orgRefs:    map[uuid.UUID]map[srcKey]struct{}{},
-		orgServed:  map[uuid.UUID]bool{},
-		candidates: map[uuid.UUID]struct{}{},
-		srcWrites:  map[srcKey]srcWrite{},
-		srcDeletes: map[srcKey]struct{}{},
-	}
+	a := newApplier(time.Now().UTC())
 	if err := a.loadSources(ctx, tx, recs); err != nil {
 		return nil, err
 	}
@@ -96,6 +80,28 @@ func (s *Store) Apply(ctx context.Context, tx pgx.Tx, recs []Record) ([]Change, 
 		return nil, err
 	}
 	return a.changes, nil
+}
+
+// newApplier returns the empty state of one Apply (or one merge or split) at now.
+func newApplier(now time.Time) *applier {
+	return &applier{
+		now:        now,
+		states:     map[uuid.UUID]*entState{},
+		salsOf:     map[uuid.UUID]map[uuid.UUID]struct{}{},
+		writes:     map[uuid.UUID]*pendingWrite{},
+		deletes:    map[uuid.UUID]pendingDelete{},
+		untomb:     map[uuid.UUID]struct{}{},
+		srcHash:    map[srcKey]string{},
+		srcType:    map[srcKey]string{},
+		srcOrg:     map[srcKey]uuid.UUID{},
+		fundOf:     map[srcKey]map[uuid.UUID]struct{}{},
+		orgRefs:    map[uuid.UUID]map[srcKey]struct{}{},
+		orgServed:  map[uuid.UUID]bool{},
+		candidates: map[uuid.UUID]struct{}{},
+		orgName:    map[uuid.UUID]any{},
+		srcWrites:  map[srcKey]srcWrite{},
+		srcDeletes: map[srcKey]struct{}{},
+	}
 }
 
 // parallelMin is the number of records to parse below which one goroutine does it all.
@@ -200,6 +206,13 @@ type applier struct {
 	orgRefs    map[uuid.UUID]map[srcKey]struct{} // organization → the organization records naming it
 	orgServed  map[uuid.UUID]bool                // organization → some service references it
 	candidates map[uuid.UUID]struct{}            // organizations that may have lost their last reference
+
+	// The services' org_name (search) follows their organization's name. A service the batch
+	// writes carries the name itself (or takes the stored one, see entity.orgNameUnknown); the
+	// others are brought up to date in write, but only for the organizations whose name the batch
+	// changed (orgName keeps the name each had before the batch): an organization rewritten for
+	// another field must not cost a scan of all its services.
+	orgName map[uuid.UUID]any
 }
 
 func (a *applier) loadSources(ctx context.Context, tx pgx.Tx, recs []Record) error {
@@ -484,6 +497,11 @@ func (a *applier) upsert(source string, e *entity) error {
 		if err != nil {
 			return fmt.Errorf("error reading stored %s %s: %w", e.typ, e.id, err)
 		}
+		if e.typ == EntityOrganization {
+			if _, ok := a.orgName[e.id]; !ok {
+				a.orgName[e.id] = old["name"]
+			}
+		}
 		ch.Op = ChangeUpdated
 		ch.ChangedFields = changedFields(old, e.fields)
 		meta.LastActionType = "update"
@@ -602,18 +620,49 @@ func metadataID(entityID uuid.UUID, version int64) string {
 
 // withMetadata appends the metadata field to a marshalled object, saving a second encoding of it.
 func withMetadata(doc []byte, m []metadataEntry) ([]byte, error) {
-	mb, err := marshal(m)
-	if err != nil {
-		return nil, err
+	n := len(doc) + 16
+	for i := range m {
+		n += m[i].size()
 	}
-	out := make([]byte, 0, len(doc)+len(mb)+13)
+	out := make([]byte, 0, n)
 	out = append(out, doc[:len(doc)-1]...)
 	if len(doc) > 2 {
 		out = append(out, ',')
 	}
 	out = append(out, `"metadata":`...)
-	out = append(out, mb...)
+	out = appendMetadata(out, m)
 	return append(out, '}'), nil
+}
+
+// appendMetadata writes metadata entries as encoding/json does (fields in declaration order).
+func appendMetadata(dst []byte, m []metadataEntry) []byte {
+	if m == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '[')
+	for i := range m {
+		e := &m[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		for _, f := range [...]struct{ key, value string }{
+			{`{"id":`, e.ID}, {`,"resource_id":`, e.ResourceID}, {`,"resource_type":`, e.ResourceType},
+			{`,"last_action_date":`, e.LastActionDate}, {`,"last_action_type":`, e.LastActionType},
+			{`,"field_name":`, e.FieldName}, {`,"previous_value":`, e.PreviousValue},
+			{`,"replacement_value":`, e.ReplacementValue}, {`,"updated_by":`, e.UpdatedBy},
+		} {
+			dst = append(dst, f.key...)
+			dst = appendJSONString(dst, f.value)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
+}
+
+// size is about the length of an entry's JSON.
+func (e *metadataEntry) size() int {
+	return 160 + len(e.ID) + len(e.ResourceID) + len(e.ResourceType) + len(e.LastActionDate) + len(e.LastActionType) +
+		len(e.FieldName) + len(e.PreviousValue) + len(e.ReplacementValue) + len(e.UpdatedBy)
 }
 
 // sharedLockSpace is the first key of the transaction-level advisory locks that guard shared
@@ -864,6 +913,8 @@ func (a *applier) deleteServiceRecord(k srcKey) error {
 	a.removeSALs(target, k.source, nil)
 	if org := a.states[rest.organizationID]; org != nil && org.fields != nil {
 		rest.orgName, _ = org.fields["name"].(string)
+	} else {
+		rest.orgNameUnknown = true
 	}
 	return a.upsert(source, rest)
 }

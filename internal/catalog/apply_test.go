@@ -319,3 +319,50 @@ func TestApplyConcurrentSharedEntities(t *testing.T) {
 	require.Equal(t, []string{"service:created:1", "service_at_location:created:1"}, ops(r.chs),
 		"the organization and location were created by the first transaction")
 }
+
+// TestOrganizationNameInServiceSearch: services are found by their organization's current name,
+// also those no batch rewrote, whether the name changed in the batch that renamed it or went back
+// and forth within one batch; an organization rewritten for another field leaves them as they are.
+func TestOrganizationNameInServiceSearch(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	withOrg := func(id, name, site string) catalog.Record {
+		doc := mediation(id)
+		org := doc["organization"].(map[string]any)
+		org["name"] = name
+		if site != "" {
+			org["website"] = site
+		}
+		return upsert(t, src, doc)
+	}
+	found := func(q string) int {
+		t.Helper()
+		p, err := b.store.ListServices(ctx, catalog.ServiceFilter{Search: q})
+		require.NoError(t, err)
+		return p.TotalItems
+	}
+	b.apply(t, withOrg("DSZN-1", "ГБУ ТЦСО «Марьино»", ""), withOrg("DSZN-2", "ГБУ ТЦСО «Марьино»", ""))
+	require.Equal(t, 2, found("Марьино"))
+
+	chs := b.apply(t, withOrg("DSZN-2", "ГБУ ТЦСО «Марьино»", "https://marino.example"))
+	require.Equal(t, []string{"organization:updated:2"}, ops(chs))
+	require.Equal(t, 2, found("Марьино"))
+	b.requireOrgNamesCurrent(t)
+
+	chs = b.apply(t, withOrg("DSZN-2", "ГБУ ТЦСО «Люблино»", ""), withOrg("DSZN-2", "ГБУ ТЦСО «Марьино»", ""))
+	require.Equal(t, []string{"organization:updated:3", "organization:updated:4"}, ops(chs))
+	require.Equal(t, 2, found("Марьино"))
+	require.Zero(t, found("Люблино"))
+	b.requireOrgNamesCurrent(t)
+
+	b.apply(t, withOrg("DSZN-3", "ГБУ ТЦСО «Люблино»", ""))
+	require.Equal(t, 3, found("Люблино"))
+	require.Zero(t, found("Марьино"))
+	b.requireOrgNamesCurrent(t)
+
+	// A deleted record leaves its service to the others of the catalog: the rest keep the name.
+	b.apply(t, catalog.Record{Source: src, ExternalID: "DSZN-1", Op: catalog.OpDelete, SeenAt: time.Now()})
+	require.Equal(t, 2, found("Люблино"))
+	b.requireOrgNamesCurrent(t)
+}

@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -36,6 +35,7 @@ type entity struct {
 
 	organizationID uuid.UUID    // services
 	orgName        string       // services: the organization's name, for search
+	orgNameUnknown bool         // services: orgName is not known here; write takes the stored one
 	serviceID      uuid.UUID    // service_at_locations
 	locationID     uuid.UUID    // service_at_locations
 	sourceRecord   string       // funding: the external id of the source record listing it
@@ -260,17 +260,6 @@ func newEntity(typ string, id uuid.UUID, localID string, fields map[string]any) 
 	}
 	sum := sha256.Sum256(doc)
 	return &entity{typ: typ, id: id, localID: localID, fields: fields, doc: doc, hash: hex.EncodeToString(sum[:])}, nil
-}
-
-// marshal encodes v with sorted object keys and without HTML escaping (the catalog is read by people).
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }
 
 // recordDoc decodes a record's document, which must be an object with an id (what names it in

@@ -40,6 +40,17 @@ func (b testBundle) apply(t testing.TB, recs ...catalog.Record) []catalog.Change
 	return chs
 }
 
+// requireOrgNamesCurrent checks that every service is found by its organization's current name
+// (its org_name, which search reads).
+func (b testBundle) requireOrgNamesCurrent(t testing.TB) {
+	t.Helper()
+	var stale int
+	require.NoError(t, b.db.Pool.QueryRow(context.Background(), `
+		SELECT count(*) FROM catalog_services s JOIN catalog_organizations o ON o.id = s.organization_id
+		WHERE s.org_name <> coalesce(o.name, '')`).Scan(&stale))
+	require.Zero(t, stale, "services whose org_name is not their organization's name")
+}
+
 // serviceDoc is a service record document like the ones connectors produce.
 func serviceDoc(id, name, description, orgID, orgName, term string) map[string]any {
 	loc := orgID + "/loc/Марьино"

@@ -272,14 +272,7 @@ func clusterMembers(ctx context.Context, tx pgx.Tx, canonical uuid.UUID) ([]uuid
 // canonical id → source → new canonical id; to the winner for what merged away.
 func (s *Store) regroup(ctx context.Context, tx pgx.Tx, typ string, ids []uuid.UUID, gone map[uuid.UUID]uuid.UUID,
 	bySource map[uuid.UUID]map[string]uuid.UUID, now time.Time) ([]Change, error) {
-	a := &applier{
-		now: now, states: map[uuid.UUID]*entState{}, salsOf: map[uuid.UUID]map[uuid.UUID]struct{}{},
-		writes: map[uuid.UUID]*pendingWrite{}, deletes: map[uuid.UUID]pendingDelete{}, untomb: map[uuid.UUID]struct{}{},
-		srcHash: map[srcKey]string{}, srcType: map[srcKey]string{}, srcOrg: map[srcKey]uuid.UUID{},
-		fundOf: map[srcKey]map[uuid.UUID]struct{}{}, orgRefs: map[uuid.UUID]map[srcKey]struct{}{},
-		orgServed: map[uuid.UUID]bool{}, candidates: map[uuid.UUID]struct{}{},
-		srcWrites: map[srcKey]srcWrite{}, srcDeletes: map[srcKey]struct{}{},
-	}
+	a := newApplier(now)
 	rv := s.newResolver()
 	a.rv = rv
 	old := slices.Clone(ids)
@@ -340,7 +333,7 @@ func (s *Store) regroup(ctx context.Context, tx pgx.Tx, typ string, ids []uuid.U
 			continue
 		}
 		entities = append(entities, e)
-		if err := a.upsertRebuilt(ctx, tx, source, e); err != nil {
+		if err := a.upsertRebuilt(source, e); err != nil {
 			return nil, err
 		}
 	}
@@ -455,14 +448,11 @@ func (a *applier) loadStates(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) er
 	return nil
 }
 
-// upsertRebuilt writes a rebuilt entity; a service takes its organization's name for search.
-func (a *applier) upsertRebuilt(ctx context.Context, tx pgx.Tx, source string, e *entity) error {
+// upsertRebuilt writes a rebuilt entity; a service takes its organization's name for search as
+// stored when the batch is written (its organization may be rebuilt in the same batch).
+func (a *applier) upsertRebuilt(source string, e *entity) error {
 	if e.typ == EntityService {
-		err := tx.QueryRow(ctx, `SELECT coalesce(name, '') FROM catalog_organizations WHERE id = $1`,
-			[16]byte(e.organizationID)).Scan(&e.orgName)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("error reading organization %s: %w", e.organizationID, err)
-		}
+		e.orgNameUnknown = true
 	}
 	return a.upsert(source, e)
 }

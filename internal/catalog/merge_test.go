@@ -55,6 +55,7 @@ func TestMergeRedirectsAndSplitRestoresOriginalIDs(t *testing.T) {
 		chs, err = b.store.Merge(ctx, tx, deptOrg, feedOrg, "оператор")
 		return err
 	})
+	b.requireOrgNamesCurrent(t)
 	var merged *catalog.Change
 	for i, c := range chs {
 		if c.Op == catalog.ChangeMerged {
@@ -84,6 +85,7 @@ func TestMergeRedirectsAndSplitRestoresOriginalIDs(t *testing.T) {
 		chs, err = b.store.Merge(ctx, tx, deptSvc, feedSvc, "оператор")
 		return err
 	})
+	b.requireOrgNamesCurrent(t)
 	_, err = b.store.GetService(ctx, feedSvc.String())
 	require.ErrorAs(t, err, &redirect)
 	require.Equal(t, deptSvc, redirect.To)
@@ -96,6 +98,7 @@ func TestMergeRedirectsAndSplitRestoresOriginalIDs(t *testing.T) {
 		chs, newID, err = b.store.Split(ctx, tx, deptSvc, nil, "оператор")
 		return err
 	})
+	b.requireOrgNamesCurrent(t)
 	require.Equal(t, feedSvc, newID)
 	require.Contains(t, ops(chs), "service:created:4", "created again, its version after the merge's (created, updated by the organizations' merge, merged)")
 	svc = decode(t, get(t, b.store.GetService, feedSvc))
@@ -113,6 +116,7 @@ func TestMergeRedirectsAndSplitRestoresOriginalIDs(t *testing.T) {
 		chs, newID, err = b.store.Split(ctx, tx, deptOrg, nil, "оператор")
 		return err
 	})
+	b.requireOrgNamesCurrent(t)
 	require.Equal(t, feedOrg, newID)
 	svc = decode(t, get(t, b.store.GetService, feedSvc))
 	require.Equal(t, feedOrg.String(), svc["organization_id"])

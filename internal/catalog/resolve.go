@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"socialhub/internal/match"
 )
@@ -57,6 +59,10 @@ type member struct {
 	seenAt    time.Time
 	isNew     bool // not stored yet: it needs matching
 	dirty     bool // to be written
+	observed  bool // a record of the batch brought it: its doc and features are the batch's
+	// featuresOf is what features were computed from besides fields in this batch: the canonical
+	// organization and locations the record named.
+	featuresOf string
 }
 
 // resolver is the resolution state of one Apply.
@@ -68,8 +74,9 @@ type resolver struct {
 	merges   []mergeRow
 	reviews  []reviewRow
 	apart    map[[2]uuid.UUID]bool
-	// clusterSrc lists the sources of the members of the canonical services met while matching.
-	clusterSrc map[uuid.UUID]map[string]bool
+	// clusterSrc lists the sources of the members of the canonical services met while matching
+	// (mostly one or two: a list, not a set of its own for each).
+	clusterSrc map[uuid.UUID][]string
 	// batchKeys indexes the new members of the batch by blocking key, so that two new records of
 	// one batch find each other.
 	batchKeys map[string][]*member
@@ -96,7 +103,7 @@ func (s *Store) newResolver() *resolver {
 	return &resolver{
 		cfg: s.cfg, members: map[uuid.UUID]*member{}, clusters: map[uuid.UUID]map[uuid.UUID]struct{}{},
 		gone: map[uuid.UUID]struct{}{}, apart: map[[2]uuid.UUID]bool{}, batchKeys: map[string][]*member{},
-		deleteTarget: map[srcKey]uuid.UUID{}, clusterSrc: map[uuid.UUID]map[string]bool{},
+		deleteTarget: map[srcKey]uuid.UUID{}, clusterSrc: map[uuid.UUID][]string{},
 	}
 }
 
@@ -223,12 +230,12 @@ func (cr *canonRecord) entitiesOf(typ string) []*entity {
 }
 
 // loadMembers reads members; with all set it refreshes what is known (after the locks), else it
-// only adds. The members the batch itself brings (dirty) are read without their doc and features,
-// which the batch has already: only their canonical id may have moved.
+// only adds. The members the batch itself brings (observed) are read without their doc and
+// features, which the batch has already: only their canonical id may have moved.
 func (rv *resolver) loadMembers(ctx context.Context, tx pgx.Tx, where string, arg any, all bool) error {
 	var dirty []uuid.UUID
 	for _, m := range rv.members {
-		if m.dirty {
+		if m.observed {
 			dirty = append(dirty, m.id)
 		}
 	}
@@ -244,7 +251,7 @@ func (rv *resolver) loadMembers(ctx context.Context, tx pgx.Tx, where string, ar
 	var seen time.Time
 	_, err = pgx.ForEachRow(rows, []any{(*[16]byte)(&id), &typ, &source, &local, (*[16]byte)(&canonical), &doc, &feats, &seen}, func() error {
 		m, known := rv.members[id]
-		if known && (m.dirty || !all) {
+		if known && (m.observed || !all) {
 			// The batch's own version wins; only its cluster may have moved.
 			if !m.isNew {
 				rv.move(m, canonical)
@@ -285,7 +292,11 @@ func (rv *resolver) move(m *member, canonical uuid.UUID) {
 	set[m.id] = struct{}{}
 }
 
-// observe records an entity of a record as its member's current state.
+// observe records an entity of a record as its member's current state. A member whose doc and
+// features are what is known of it already keeps the time its content last changed: survivorship
+// prefers, among equally trusted members, the most recently changed one (and provenance dates a
+// field by it), so an organization that two sources spell their own way does not change with
+// every record that merely names it again; nor is the member written again.
 func (rv *resolver) observe(r *Record, cr *canonRecord, e *entity) *member {
 	m, ok := rv.members[e.id]
 	if !ok {
@@ -293,30 +304,64 @@ func (rv *resolver) observe(r *Record, cr *canonRecord, e *entity) *member {
 		rv.members[e.id] = m
 		rv.move(m, e.id)
 	}
+	var org string
+	var locs []string
+	if e.typ != EntityOrganization {
+		org = rv.canonicalOf(cr.org.id).String()
+	}
+	if e.typ == EntityService {
+		locs = make([]string, len(cr.locations))
+		for i, l := range cr.locations {
+			locs[i] = rv.canonicalOf(l.id).String()
+		}
+	}
+	featuresOf := org + "|" + strings.Join(locs, ",")
+	if m.observed && m.featuresOf == featuresOf && reflect.DeepEqual(m.fields, e.fields) {
+		// An organization or location that another record of the batch brought just the same.
+		m.fields = e.fields
+		return m
+	}
+	var features match.Features
+	switch e.typ {
+	case EntityOrganization:
+		features = match.OrganizationFeatures(r.Source, e.fields)
+	case EntityLocation:
+		features = match.LocationFeatures(r.Source, org, e.fields)
+	case EntityService:
+		features = match.ServiceFeatures(r.Source, org, locs, e.fields)
+	}
+	m.featuresOf = featuresOf
+	if !m.isNew && m.fields != nil && m.features.Equal(&features) && reflect.DeepEqual(m.fields, e.fields) {
+		m.fields, m.observed = e.fields, true
+		return m
+	}
 	seen := r.SeenAt
 	if seen.IsZero() {
 		seen = time.Now().UTC()
 	}
-	m.fields, m.doc, m.seenAt, m.dirty = e.fields, e.doc, seen, true
-	switch e.typ {
-	case EntityOrganization:
-		m.features = match.OrganizationFeatures(r.Source, e.fields)
-	case EntityLocation:
-		m.features = match.LocationFeatures(r.Source, rv.canonicalOf(cr.org.id).String(), e.fields)
-	case EntityService:
-		locs := make([]string, len(cr.locations))
-		for i, l := range cr.locations {
-			locs[i] = rv.canonicalOf(l.id).String()
-		}
-		m.features = match.ServiceFeatures(r.Source, rv.canonicalOf(cr.org.id).String(), locs, e.fields)
-	}
+	m.fields, m.doc, m.seenAt, m.features, m.dirty, m.observed = e.fields, e.doc, seen, features, true, true
 	return m
 }
 
 type candidate struct {
 	id, canonical uuid.UUID
-	source, local string
+	source        string
 	features      match.Features
+	// raw is the stored features, decoded (into features) only when the candidate is scored: most
+	// candidates of a dense key are passed over first (the prober's own source, a pair kept apart).
+	raw []byte
+}
+
+// decode makes features current; a candidate of the batch has them already.
+func (c *candidate) decode() error {
+	if c.raw == nil {
+		return nil
+	}
+	if err := json.Unmarshal(c.raw, &c.features); err != nil {
+		return fmt.Errorf("member %s: %w", c.id, err)
+	}
+	c.raw = nil
+	return nil
 }
 
 // match finds each new member's candidates and decides: join, review, or apart.
@@ -360,39 +405,59 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 	// catalog. The keys of a record are probed together, and rarer keys (identifiers, phones, an
 	// exact name) find what a capped dense key may leave out.
 	byKey := map[string][]*candidate{}
+	found := map[uuid.UUID]*candidate{}
+	// One row per key and member found by it, with what scoring needs (not the doc). For
+	// services, then, the sources of the candidates' canonical services, which a source may join
+	// once: a candidate's own source, the members that joined its canonical service
+	// (catalog_members_joined_idx: few), and the member the canonical service is named after when
+	// it is not itself a candidate.
 	b.Queue(`
-		WITH hits AS (
-			SELECT c.member_id, p.key
+		WITH hits AS MATERIALIZED (
+			SELECT p.key, c.member_id, c.canonical_id, c.source, c.features
 			FROM unnest($2::text[]) AS p(key)
 			CROSS JOIN LATERAL (
-				SELECT member_id FROM catalog_members
+				SELECT member_id, canonical_id, source, features FROM catalog_members
 				WHERE entity_type = $1 AND keys @> ARRAY[p.key]
 				LIMIT $3
 			) c
 		)
-		SELECT m.member_id, m.canonical_id, m.source, m.local_id, m.features, h.keys,
-		  CASE WHEN $1 = 'service' THEN
-		    (SELECT array_agg(DISTINCT o.source) FROM catalog_members o WHERE o.canonical_id = m.canonical_id) END
-		FROM (SELECT member_id, array_agg(key) AS keys FROM hits GROUP BY member_id) h
-		JOIN catalog_members m USING (member_id)`, typ, probes, rv.cfg.MaxCandidates).Query(func(rows pgx.Rows) error {
+		SELECT h.key, h.member_id, h.canonical_id, h.source, h.features FROM hits h
+		UNION ALL
+		SELECT NULL, NULL, j.canonical_id, j.source, NULL FROM catalog_members j
+		WHERE $1 = 'service' AND j.canonical_id <> j.member_id
+		  AND j.canonical_id = ANY ((SELECT array_agg(DISTINCT canonical_id) FROM hits)::uuid[])
+		UNION ALL
+		SELECT NULL, NULL, o.member_id, o.source, NULL FROM catalog_members o
+		WHERE $1 = 'service' AND o.canonical_id = o.member_id
+		  AND o.member_id = ANY ((SELECT array_agg(canonical_id) FROM (
+		    SELECT canonical_id FROM hits GROUP BY canonical_id HAVING bool_and(member_id <> canonical_id)) x)::uuid[])`,
+		typ, probes, rv.cfg.MaxCandidates).Query(func(rows pgx.Rows) error {
+		var key pgtype.Text
+		var id pgtype.UUID
+		var canonical uuid.UUID
+		var source string
+		var feats []byte
 		for rows.Next() {
-			c := &candidate{}
-			var feats []byte
-			var keys, sources []string
-			if err := rows.Scan((*[16]byte)(&c.id), (*[16]byte)(&c.canonical), &c.source, &c.local, &feats, &keys, &sources); err != nil {
+			if err := rows.Scan(&key, &id, (*[16]byte)(&canonical), &source, &feats); err != nil {
 				return err
 			}
-			for _, src := range sources {
-				rv.addClusterSource(c.canonical, src)
+			if typ == EntityService {
+				rv.addClusterSource(canonical, source)
 			}
-			if m, ok := rv.members[c.id]; ok && m.isNew {
-				continue // the batch's own member, made known above
+			if !id.Valid {
+				continue // a source of a canonical service
 			}
-			if err := json.Unmarshal(feats, &c.features); err != nil {
-				return fmt.Errorf("member %s: %w", c.id, err)
+			c, ok := found[id.Bytes]
+			if !ok {
+				if m, ok := rv.members[id.Bytes]; ok && m.isNew {
+					found[id.Bytes] = nil // the batch's own member, made known above
+					continue
+				}
+				c = &candidate{id: id.Bytes, canonical: canonical, source: source, raw: slices.Clone(feats)}
+				found[id.Bytes] = c
 			}
-			for _, k := range keys {
-				byKey[k] = append(byKey[k], c)
+			if c != nil {
+				byKey[key.String] = append(byKey[key.String], c)
 			}
 		}
 		return rows.Err()
@@ -418,16 +483,21 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 		seen := map[uuid.UUID]bool{}
 		var best *candidate
 		var bestRes match.Result
+		var decodeErr error
 		consider := func(c *candidate) {
 			if seen[c.id] || c.id == m.id || rv.isApart(m.id, c.id) {
 				return
 			}
 			seen[c.id] = true
-			if typ == EntityService && (c.source == m.source || rv.clusterSrc[c.canonical][m.source]) {
+			if typ == EntityService && (c.source == m.source || slices.Contains(rv.clusterSrc[c.canonical], m.source)) {
 				// A source lists each of its services once; its duplicates are its own to fix. Nor
 				// may two of its services meet through another source's: one organization's
 				// services at many points often share a name, and a chain of such matches would
 				// make them all one.
+				return
+			}
+			if err := c.decode(); err != nil {
+				decodeErr = err
 				return
 			}
 			res := rv.cfg.Score(&m.features, &c.features)
@@ -444,8 +514,11 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 			// the stored ones.
 			bk := rv.batchKeys[k]
 			for _, o := range bk[max(0, len(bk)-rv.cfg.MaxCandidates):] {
-				consider(&candidate{id: o.id, canonical: o.canonical, source: o.source, local: o.localID, features: o.features})
+				consider(&candidate{id: o.id, canonical: o.canonical, source: o.source, features: o.features})
 			}
+		}
+		if decodeErr != nil {
+			return decodeErr
 		}
 		m.isNew = false
 		rv.addClusterSource(m.canonical, m.source)
@@ -468,12 +541,9 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 
 // addClusterSource notes that a canonical entity has a member of source.
 func (rv *resolver) addClusterSource(canonical uuid.UUID, source string) {
-	set := rv.clusterSrc[canonical]
-	if set == nil {
-		set = map[string]bool{}
-		rv.clusterSrc[canonical] = set
+	if set := rv.clusterSrc[canonical]; !slices.Contains(set, source) {
+		rv.clusterSrc[canonical] = append(set, source)
 	}
-	set[source] = true
 }
 
 func (rv *resolver) isApart(x, y uuid.UUID) bool {
@@ -562,7 +632,8 @@ func (rv *resolver) canonicalEntity(e *entity, ids map[string]string) error {
 }
 
 // survivor builds a canonical entity's fields from its members: each field from the most trusted
-// member that has a value, then the most recently seen. It returns the provenance of each field.
+// member that has a value, then from the one whose content changed last (see observe). It returns
+// the provenance of each field.
 func (rv *resolver) survivor(set map[uuid.UUID]struct{}, ids map[string]string) (map[string]any, []provenance) {
 	ms := make([]*member, 0, len(set))
 	for id := range set {

@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -262,4 +263,53 @@ func TestMatchFeatures(t *testing.T) {
 		}
 	}
 	require.InDelta(t, 13.0, match.Meters(55.65, 37.74, 55.6501, 37.7401), 1)
+}
+
+// TestSurvivorshipFollowsChangesNotMentions: two equally trusted sources spell one organization
+// their own way. The canonical organization takes the fields of the member that changed last; a
+// record that only names the organization again, as every service record does, changes nothing,
+// so the organization does not flip between the spellings with every batch.
+func TestSurvivorshipFollowsChangesNotMentions(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const other = "other-csv"
+	record := func(source, id, orgName, email string) catalog.Record {
+		doc := serviceDoc(id, "Услуга "+id, "Описание "+id, "ORG-12", orgName, "family-mediation")
+		if email != "" {
+			doc["organization"].(map[string]any)["email"] = email
+		}
+		return upsert(t, source, doc)
+	}
+	orgChanges := func(chs []catalog.Change) []catalog.Change {
+		var out []catalog.Change
+		for _, c := range chs {
+			if c.EntityType == catalog.EntityOrganization {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	orgName := func() string {
+		t.Helper()
+		var name string
+		require.NoError(t, b.db.Pool.QueryRow(context.Background(), `SELECT name FROM catalog_organizations`).Scan(&name))
+		return name
+	}
+	b.apply(t, record(src, "DSZN-1", `ГБУ ТЦСО "Марьино"`, ""))
+	b.apply(t, record(other, "OTHER-1", `ГБУ ТЦСО «МАРЬИНО»`, ""))
+	require.Equal(t, `ГБУ ТЦСО «МАРЬИНО»`, orgName(), "the member that changed last")
+
+	for i := 2; i <= 3; i++ {
+		chs := b.apply(t, record(src, fmt.Sprintf("DSZN-%d", i), `ГБУ ТЦСО "Марьино"`, ""))
+		require.Empty(t, orgChanges(chs), "the department only named the organization again")
+		chs = b.apply(t, record(other, fmt.Sprintf("OTHER-%d", i), `ГБУ ТЦСО «МАРЬИНО»`, ""))
+		require.Empty(t, orgChanges(chs))
+	}
+	require.Equal(t, `ГБУ ТЦСО «МАРЬИНО»`, orgName())
+
+	// The department changes its organization's data: now it changed last.
+	chs := b.apply(t, record(src, "DSZN-4", `ГБУ ТЦСО "Марьино"`, "marino@mos.ru"))
+	require.Len(t, orgChanges(chs), 1)
+	require.Contains(t, orgChanges(chs)[0].ChangedFields, "name")
+	require.Equal(t, `ГБУ ТЦСО "Марьино"`, orgName())
 }

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -35,7 +36,7 @@ type rowSet struct {
 	versions []int64
 	// services
 	orgIDs    []uuid.UUID
-	orgNames  []string
+	orgNames  []pgtype.Text // NULL: the organization's stored name
 	termIDs   []string
 	termNames []string
 	// service_at_locations
@@ -56,7 +57,7 @@ func (rs *rowSet) add(w *pendingWrite) {
 	case EntityService:
 		ids, names := terms(w.e.fields)
 		rs.orgIDs = append(rs.orgIDs, w.e.organizationID)
-		rs.orgNames = append(rs.orgNames, w.e.orgName)
+		rs.orgNames = append(rs.orgNames, pgtype.Text{String: w.e.orgName, Valid: !w.e.orgNameUnknown})
 		rs.termIDs = append(rs.termIDs, ids)
 		rs.termNames = append(rs.termNames, names)
 	case EntityServiceAtLocation:
@@ -91,6 +92,19 @@ func terms(fields map[string]any) (string, string) {
 		}
 	}
 	return strings.Join(ids, termSep), strings.Join(names, " ")
+}
+
+// renamedOrganizations returns, sorted, the organizations whose services' org_name may be stale:
+// those of written (the organizations the batch writes, sorted) whose name is not what it was
+// before the batch. A new organization has no services but the batch's, which carry its name.
+func (a *applier) renamedOrganizations(written []uuid.UUID) []uuid.UUID {
+	var out []uuid.UUID
+	for _, id := range written {
+		if before, ok := a.orgName[id]; ok && !reflect.DeepEqual(before, a.writes[id].e.fields["name"]) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // write sends every write of the batch in one round trip. Rows go in id order, so that concurrent
@@ -156,7 +170,7 @@ func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
 	if len(svcs.ids) > 0 {
 		b.Queue(fmt.Sprintf(upsertSQL, "catalog_services",
 			", organization_id, org_name, taxonomy_term_ids, term_names",
-			", u.organization_id, u.org_name, CASE WHEN u.taxonomy_term_ids = '' THEN '{}' ELSE string_to_array(u.taxonomy_term_ids, E'\\x1f') END, u.term_names",
+			", u.organization_id, coalesce(u.org_name, (SELECT coalesce(o.name, '') FROM catalog_organizations o WHERE o.id = u.organization_id), ''), CASE WHEN u.taxonomy_term_ids = '' THEN '{}' ELSE string_to_array(u.taxonomy_term_ids, E'\\x1f') END, u.term_names",
 			", $8::uuid[], $9::text[], $10::text[], $11::text[]",
 			`, organization_id = excluded.organization_id, org_name = excluded.org_name,
 			  taxonomy_term_ids = excluded.taxonomy_term_ids, term_names = excluded.term_names`),
@@ -178,12 +192,12 @@ func (a *applier) write(ctx context.Context, tx pgx.Tx) error {
 		// Last: their funding has gone above, and sweepOrganizations made sure no service is theirs.
 		b.Queue(`DELETE FROM catalog_organizations WHERE id = ANY ($1)`, idArgs(delOrgs))
 	}
-	if len(orgs.ids) > 0 {
+	if renamed := a.renamedOrganizations(orgs.ids); len(renamed) > 0 {
 		// Services of a renamed organization must be found by its new name.
 		b.Queue(`
 			UPDATE catalog_services s SET org_name = coalesce(o.name, '')
 			FROM catalog_organizations o
-			WHERE o.id = ANY ($1) AND s.organization_id = o.id AND s.org_name <> coalesce(o.name, '')`, idArgs(orgs.ids))
+			WHERE o.id = ANY ($1) AND s.organization_id = o.id AND s.org_name <> coalesce(o.name, '')`, idArgs(renamed))
 	}
 	if len(tombIDs) > 0 {
 		b.Queue(`

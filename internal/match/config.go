@@ -52,7 +52,7 @@ type Config struct {
 	ServiceThresholds      Thresholds          `yaml:"service_thresholds"`
 
 	// Trust ranks sources for survivorship: a canonical field takes its value from the most
-	// trusted source that has one, then from the most recently seen. Keys are source names; a
+	// trusted source that has one, then from the one whose data changed last. Keys are source names; a
 	// source not listed ranks DefaultTrust. Lower ranks are more trusted. TrustByKind builds it
 	// from the sources' kinds.
 	Trust map[string]int `yaml:"trust"`

@@ -41,6 +41,16 @@ type Features struct {
 	Terms     []string `json:"terms,omitempty"`
 }
 
+// Equal says whether two records offer the same features (an absent list equals an empty one,
+// as they do once stored).
+func (f *Features) Equal(g *Features) bool {
+	return f.Type == g.Type && f.Source == g.Source && slices.Equal(f.IDs, g.IDs) && slices.Equal(f.Phones, g.Phones) &&
+		slices.Equal(f.Emails, g.Emails) && slices.Equal(f.Domains, g.Domains) && slices.Equal(f.Name, g.Name) &&
+		f.Acronym == g.Acronym && slices.Equal(f.Address, g.Address) && f.District == g.District &&
+		f.Lat == g.Lat && f.Lon == g.Lon && f.HasGeo == g.HasGeo && f.Org == g.Org &&
+		slices.Equal(f.Locations, g.Locations) && slices.Equal(f.Terms, g.Terms)
+}
+
 // OrganizationFeatures reads an organization's canonical fields.
 func OrganizationFeatures(source string, f map[string]any) Features {
 	out := Features{Type: TypeOrganization, Source: source}

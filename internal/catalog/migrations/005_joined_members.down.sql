@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS catalog_members_joined_idx;
