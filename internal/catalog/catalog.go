@@ -62,8 +62,9 @@ func CanonicalID(entityType, source, localID string) uuid.UUID {
 
 // Store reads and writes the catalog.
 type Store struct {
-	pool *pgxpool.Pool
-	cfg  match.Config
+	pool  *pgxpool.Pool
+	cfg   match.Config
+	feats *featureCache
 }
 
 // Option configures a Store.
@@ -75,7 +76,7 @@ func WithResolution(cfg match.Config) Option { return func(s *Store) { s.cfg = c
 
 // NewStore returns the catalog on pool.
 func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
-	s := &Store{pool: pool, cfg: match.DefaultConfig()}
+	s := &Store{pool: pool, cfg: match.DefaultConfig(), feats: newFeatureCache()}
 	for _, o := range opts {
 		o(s)
 	}

@@ -68,6 +68,7 @@ type member struct {
 // resolver is the resolution state of one Apply.
 type resolver struct {
 	cfg      match.Config
+	feats    *featureCache
 	members  map[uuid.UUID]*member
 	clusters map[uuid.UUID]map[uuid.UUID]struct{} // canonical id → member ids (loaded clusters)
 	gone     map[uuid.UUID]struct{}               // member rows to delete
@@ -101,7 +102,7 @@ type reviewRow struct {
 
 func (s *Store) newResolver() *resolver {
 	return &resolver{
-		cfg: s.cfg, members: map[uuid.UUID]*member{}, clusters: map[uuid.UUID]map[uuid.UUID]struct{}{},
+		cfg: s.cfg, feats: s.feats, members: map[uuid.UUID]*member{}, clusters: map[uuid.UUID]map[uuid.UUID]struct{}{},
 		gone: map[uuid.UUID]struct{}{}, apart: map[[2]uuid.UUID]bool{}, batchKeys: map[string][]*member{},
 		deleteTarget: map[srcKey]uuid.UUID{}, clusterSrc: map[uuid.UUID][]string{},
 	}
@@ -353,14 +354,15 @@ type candidate struct {
 }
 
 // decode makes features current; a candidate of the batch has them already.
-func (c *candidate) decode() error {
+func (c *candidate) decode(fc *featureCache) error {
 	if c.raw == nil {
 		return nil
 	}
-	if err := json.Unmarshal(c.raw, &c.features); err != nil {
+	f, err := fc.decode(c.id, c.raw)
+	if err != nil {
 		return fmt.Errorf("member %s: %w", c.id, err)
 	}
-	c.raw = nil
+	c.features, c.raw = f, nil
 	return nil
 }
 
@@ -496,7 +498,7 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 				// make them all one.
 				return
 			}
-			if err := c.decode(); err != nil {
+			if err := c.decode(rv.feats); err != nil {
 				decodeErr = err
 				return
 			}

@@ -401,7 +401,7 @@ func (s *Store) Refresh(ctx context.Context) error {
 // Run refreshes the gauge every Interval until ctx ends. A failed refresh is logged and tried again
 // at the next tick: the figures are for people, and a database hiccup must not stop the hub.
 // The refresh reads the whole catalog; when it takes long (a large catalog), the next one waits
-// longer, so that it never takes more than a tenth of the database's time.
+// longer, so that it never takes more than a twentieth of one database core.
 func (s *Store) Run(ctx context.Context) error {
 	for {
 		start := time.Now()
@@ -416,5 +416,5 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 }
 
-// refreshWait is the pause after a refresh that took took: Interval, or ten times took if longer.
-func refreshWait(interval, took time.Duration) time.Duration { return max(interval, 10*took) }
+// refreshWait is the pause after a refresh that took took: Interval, or twenty times took if longer.
+func refreshWait(interval, took time.Duration) time.Duration { return max(interval, 20*took) }
