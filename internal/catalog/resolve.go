@@ -807,7 +807,7 @@ func (rv *resolver) queueWrites(b *pgx.Batch, now time.Time) {
 	if len(ids) > 0 {
 		b.Queue(`
 			INSERT INTO catalog_members (member_id, entity_type, source, local_id, canonical_id, doc, features, keys, seen_at)
-			SELECT u.id, u.typ, u.source, u.local, u.canonical, u.doc::jsonb, u.features::jsonb,
+			SELECT u.id, u.typ, u.source, u.local, u.canonical, u.doc::jsonb, u.features::json,
 			       CASE WHEN u.keys = '' THEN '{}' ELSE string_to_array(u.keys, E'\x1f') END, u.seen
 			FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
 			  AS u(id, typ, source, local, canonical, doc, features, keys, seen)

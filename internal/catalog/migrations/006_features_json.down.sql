@@ -1,0 +1,1 @@
+ALTER TABLE catalog_members ALTER COLUMN features TYPE jsonb USING features::jsonb;
