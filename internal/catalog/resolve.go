@@ -262,9 +262,11 @@ func (rv *resolver) loadMembers(ctx context.Context, tx pgx.Tx, where string, ar
 		m = &member{id: id, typ: typ, source: source, localID: local, seenAt: seen}
 		if doc != nil {
 			m.doc = slices.Clone(doc)
-			if err := json.Unmarshal(feats, &m.features); err != nil {
+			f, err := rv.feats.decode(id, feats)
+			if err != nil {
 				return fmt.Errorf("member %s: %w", id, err)
 			}
+			m.features = f
 			if err := json.Unmarshal(doc, &m.fields); err != nil {
 				return fmt.Errorf("member %s: %w", id, err)
 			}
