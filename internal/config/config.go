@@ -263,7 +263,7 @@ func Default() Config {
 		Webhooks: Webhooks{Timeout: 10 * time.Second, Concurrency: 16, RetryBase: 5 * time.Second, RetryMax: 2 * time.Hour,
 			PauseAfter: 24 * time.Hour, RotationGrace: 24 * time.Hour},
 		Attestation: Attestation{Issuer: "socialhub", TTL: 90 * 24 * time.Hour, RotateEvery: 30 * 24 * time.Hour},
-		Pipeline:    Pipeline{BatchSize: 500, BatchWait: 50 * time.Millisecond, RelayInterval: 100 * time.Millisecond, SessionTimeout: 10 * time.Second},
+		Pipeline:    Pipeline{BatchSize: 1000, BatchWait: 50 * time.Millisecond, RelayInterval: 100 * time.Millisecond, SessionTimeout: 10 * time.Second},
 		Log:         Log{Level: "info", Format: "text"},
 	}
 }
