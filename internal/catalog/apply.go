@@ -16,6 +16,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"socialhub/internal/rawjson"
 )
 
 // Apply applies a batch of source records inside the caller's transaction and returns the changes
@@ -652,7 +654,7 @@ func appendMetadata(dst []byte, m []metadataEntry) []byte {
 			{`,"replacement_value":`, e.ReplacementValue}, {`,"updated_by":`, e.UpdatedBy},
 		} {
 			dst = append(dst, f.key...)
-			dst = appendJSONString(dst, f.value)
+			dst = rawjson.AppendString(dst, f.value)
 		}
 		dst = append(dst, '}')
 	}
