@@ -295,9 +295,14 @@ func navigator(t *testing.T, b *bundle) {
 	b.do(t, ctx, chromedp.KeyEvent("\x1b"))
 	waitCount(t, ctx, "#details:not([hidden])", func(n int) bool { return n == 0 }, "Escape closes the details")
 
-	// A marker opens the details too.
-	b.do(t, ctx, chromedp.Click(chromedp.CSS("#map .marker")),
-		chromedp.WaitVisible(chromedp.CSS("#details-title")))
+	// A marker opens the details too. The map redraws its markers as changes arrive, so a click can
+	// meet a marker that was just replaced: click again until the details show.
+	require.Eventually(t, func() bool {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return chromedp.Do(actx, chromedp.Click(chromedp.CSS("#map .marker")),
+			chromedp.WaitVisible(chromedp.CSS("#details-title"))) == nil
+	}, 60*time.Second, 200*time.Millisecond, "a marker opens the details")
 
 	// A change arrives live: a new place of this category appears, then disappears when its
 	// source deletes it.
