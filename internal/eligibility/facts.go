@@ -2,7 +2,8 @@ package eligibility
 
 import (
 	"strconv"
-	"unicode/utf8"
+
+	"socialhub/internal/rawjson"
 )
 
 // parseFacts reads the facts from a resident document the way json.Unmarshal does, without its
@@ -63,16 +64,7 @@ type factsParser struct {
 	i int
 }
 
-func (p *factsParser) space() {
-	for p.i < len(p.b) {
-		switch p.b[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
+func (p *factsParser) space() { p.i = rawjson.SkipSpace(p.b, p.i) }
 
 // null consumes a null, which json.Unmarshal leaves the field alone for.
 func (p *factsParser) null() bool {
@@ -154,28 +146,18 @@ func (p *factsParser) str(s *string) bool {
 	return ok
 }
 
-// plainString reads a string of valid UTF-8 without escapes or control characters.
+// plainString reads a string of valid UTF-8 without escapes (its bytes are its value).
 func (p *factsParser) plainString() ([]byte, bool) {
 	if p.i >= len(p.b) || p.b[p.i] != '"' {
 		return nil, false
 	}
-	start, ascii := p.i+1, true
-	for end := start; end < len(p.b); end++ {
-		switch c := p.b[end]; {
-		case c == '"':
-			raw := p.b[start:end]
-			if !ascii && !utf8.Valid(raw) {
-				return nil, false // json.Unmarshal would replace the invalid bytes
-			}
-			p.i = end + 1
-			return raw, true
-		case c == '\\' || c < 0x20:
-			return nil, false
-		case c >= 0x80:
-			ascii = false
-		}
+	end, plain, ok := rawjson.String(p.b, p.i)
+	if !ok || !plain {
+		return nil, false // escapes or invalid UTF-8: encoding/json decides
 	}
-	return nil, false
+	raw := p.b[p.i+1 : end-1]
+	p.i = end
+	return raw, true
 }
 
 // integer reads a whole number that fits an int64 (or null) into n.
@@ -183,15 +165,18 @@ func (p *factsParser) integer(n *int64) bool {
 	if p.null() {
 		return true
 	}
-	start := p.i
-	if !p.number() {
+	if p.i >= len(p.b) || (p.b[p.i] != '-' && (p.b[p.i] < '0' || p.b[p.i] > '9')) {
 		return false
 	}
-	v, err := strconv.ParseInt(string(p.b[start:p.i]), 10, 64)
+	end, ok := rawjson.Skip(p.b, p.i)
+	if !ok {
+		return false
+	}
+	v, err := strconv.ParseInt(string(p.b[p.i:end]), 10, 64)
 	if err != nil {
 		return false // a fraction, an exponent or too large: encoding/json says why
 	}
-	*n = v
+	*n, p.i = v, end
 	return true
 }
 
@@ -210,86 +195,9 @@ func (p *factsParser) boolean(v *bool) bool {
 	return false
 }
 
-// number reads a JSON number as the grammar has it.
-func (p *factsParser) number() bool {
-	digits := func() bool {
-		start := p.i
-		for p.i < len(p.b) && '0' <= p.b[p.i] && p.b[p.i] <= '9' {
-			p.i++
-		}
-		return p.i > start
-	}
-	if p.i < len(p.b) && p.b[p.i] == '-' {
-		p.i++
-	}
-	if p.i < len(p.b) && p.b[p.i] == '0' {
-		p.i++
-	} else if !digits() {
-		return false
-	}
-	if p.i < len(p.b) && p.b[p.i] == '.' {
-		p.i++
-		if !digits() {
-			return false
-		}
-	}
-	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
-		p.i++
-		if p.i < len(p.b) && (p.b[p.i] == '+' || p.b[p.i] == '-') {
-			p.i++
-		}
-		if !digits() {
-			return false
-		}
-	}
-	return true
-}
-
-// skip reads a value of a member no rule reads; strings with escapes and nested values are left to
-// encoding/json, which the documents the pipeline writes never need.
+// skip reads a value of a member no rule reads (json.Unmarshal checks it and ignores it).
 func (p *factsParser) skip() bool {
-	if p.i >= len(p.b) {
-		return false
-	}
-	switch c := p.b[p.i]; {
-	case c == '"':
-		_, ok := p.plainString()
-		return ok
-	case c == '{':
-		return p.object(func([]byte) bool { return p.skip() })
-	case c == '-' || '0' <= c && c <= '9':
-		return p.number()
-	case c == 't' || c == 'f':
-		var b bool
-		return p.boolean(&b)
-	case c == 'n':
-		return p.null()
-	case c == '[':
-		p.i++
-		p.space()
-		if p.i < len(p.b) && p.b[p.i] == ']' {
-			p.i++
-			return true
-		}
-		for {
-			if !p.skip() {
-				return false
-			}
-			p.space()
-			if p.i >= len(p.b) {
-				return false
-			}
-			switch p.b[p.i] {
-			case ',':
-				p.i++
-				p.space()
-			case ']':
-				p.i++
-				return true
-			default:
-				return false
-			}
-		}
-	}
-	return false
+	end, ok := rawjson.Skip(p.b, p.i)
+	p.i = end
+	return ok
 }
