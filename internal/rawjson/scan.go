@@ -274,14 +274,8 @@ func (s *skipper) value(i, depth int) (int, bool) {
 				return 0, false
 			}
 		}
-	case 't':
-		return scanLiteral(b, i, "true")
-	case 'f':
-		return scanLiteral(b, i, "false")
-	case 'n':
-		return scanLiteral(b, i, "null")
 	default:
-		return scanNumber(b, i)
+		return skipScalar(b, i)
 	}
 }
 
