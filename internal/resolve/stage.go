@@ -187,7 +187,6 @@ type decodedBatch struct {
 	batch []kafka.Message
 	recs  []pending
 	dead  []kafka.Message
-	err   error // a fetch or decode failure: nothing after it comes
 }
 
 func (s *Stage) consumeFromStored(ctx context.Context, generation int32, partition int) error {
@@ -203,19 +202,13 @@ func (s *Stage) consumeFromStored(ctx context.Context, generation int32, partiti
 		return fmt.Errorf("error seeking to %d: %w", off, err)
 	}
 	// The next batch is fetched and decoded (CPU) while this one's transaction waits on PostgreSQL.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ready := make(chan decodedBatch, 1)
-	go s.fetchAndDecode(ctx, r, ready)
-	defer func() {
-		cancel()
-		for range ready { // wait for the fetcher: the reader closes after it
+	batches, stop := pipeline.Prefetch(ctx, func(ctx context.Context) (decodedBatch, error) { return s.fetchAndDecode(ctx, r) })
+	defer stop()
+	for b := range batches {
+		if b.Err != nil {
+			return b.Err
 		}
-	}()
-	for d := range ready {
-		if d.err != nil {
-			return d.err
-		}
+		d := b.Value
 		next := d.batch[len(d.batch)-1].Offset + 1
 		if err := s.apply(ctx, generation, partition, off, next, d); err != nil {
 			return err
@@ -228,30 +221,15 @@ func (s *Stage) consumeFromStored(ctx context.Context, generation int32, partiti
 	return nil
 }
 
-// fetchAndDecode feeds ready until ctx ends or a fetch fails, then closes it.
-func (s *Stage) fetchAndDecode(ctx context.Context, r *kafka.Reader, ready chan<- decodedBatch) {
-	defer close(ready)
-	for {
-		batch, err := pipeline.FetchBatch(ctx, r, make([]kafka.Message, 0, s.opts.BatchSize), s.opts.BatchSize, s.opts.BatchWait)
-		var d decodedBatch
-		switch {
-		case len(batch) == 0 && ctx.Err() != nil:
-			return
-		case len(batch) == 0:
-			d.err = fmt.Errorf("error fetching: %w", err)
-		default:
-			d.batch = batch
-			d.recs, d.dead, d.err = s.decode(batch)
-		}
-		select {
-		case ready <- d:
-		case <-ctx.Done():
-			return
-		}
-		if d.err != nil {
-			return
-		}
+// fetchAndDecode fetches a batch and decodes it.
+func (s *Stage) fetchAndDecode(ctx context.Context, r *kafka.Reader) (decodedBatch, error) {
+	batch, err := pipeline.FetchBatch(ctx, r, make([]kafka.Message, 0, s.opts.BatchSize), s.opts.BatchSize, s.opts.BatchWait)
+	if len(batch) == 0 {
+		return decodedBatch{}, fmt.Errorf("error fetching: %w", err)
 	}
+	d := decodedBatch{batch: batch}
+	d.recs, d.dead, err = s.decode(batch)
+	return d, err
 }
 
 // Apply makes a batch durable: catalog rows, eligibility store rows (residents), outbox events and

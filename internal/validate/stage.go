@@ -125,54 +125,31 @@ func (s *Stage) Run(ctx context.Context) error {
 	r := kafka.NewReader(rc)
 	defer r.Close()
 
-	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// One batch checked ahead of the one being written: enough to keep both kinds of work busy,
-	// and a crash re-reads at most two batches (nothing of them was committed).
-	ready := make(chan checked, 1)
-	fetchErr := make(chan error, 1)
-	go func() {
-		defer close(ready)
-		fetchErr <- s.fetchAndCheck(ctx, r, ready)
-	}()
-	for c := range ready {
-		if err := s.deliver(ctx, r, c); err != nil {
-			cancel()
-			for range ready { // let the fetcher see the cancellation and stop
-			}
-			if parent.Err() != nil {
+	// One batch checked ahead of the one being written (pipeline.Prefetch).
+	batches, stop := pipeline.Prefetch(ctx, func(ctx context.Context) (checked, error) { return s.fetchAndCheck(ctx, r) })
+	defer stop()
+	for c := range batches {
+		if c.Err != nil {
+			return c.Err
+		}
+		if err := s.deliver(ctx, r, c.Value); err != nil {
+			if ctx.Err() != nil {
 				return nil // stopping: whatever was cut short is read again at the next start
 			}
 			return err
 		}
 	}
-	if err := <-fetchErr; err != nil && parent.Err() == nil {
-		return err
-	}
 	return nil
 }
 
-// fetchAndCheck fetches batches and checks them into ready until ctx ends or a fetch fails.
-func (s *Stage) fetchAndCheck(ctx context.Context, r *kafka.Reader, ready chan<- checked) error {
-	for {
-		batch, err := pipeline.FetchBatch(ctx, r, make([]kafka.Message, 0, s.opts.BatchSize), s.opts.BatchSize, s.opts.BatchWait)
-		if len(batch) == 0 {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("error fetching from %s: %w", s.opts.Topics.Raw, err)
-		}
-		c := checked{batch: batch, out: make([]kafka.Message, len(batch)), outcomes: make([]Outcome, len(batch))}
-		if err := s.processAll(c.batch, c.out, c.outcomes); err != nil {
-			return err
-		}
-		select {
-		case ready <- c:
-		case <-ctx.Done():
-			return nil
-		}
+// fetchAndCheck fetches a batch and checks it.
+func (s *Stage) fetchAndCheck(ctx context.Context, r *kafka.Reader) (checked, error) {
+	batch, err := pipeline.FetchBatch(ctx, r, make([]kafka.Message, 0, s.opts.BatchSize), s.opts.BatchSize, s.opts.BatchWait)
+	if len(batch) == 0 {
+		return checked{}, fmt.Errorf("error fetching from %s: %w", s.opts.Topics.Raw, err)
 	}
+	c := checked{batch: batch, out: make([]kafka.Message, len(batch)), outcomes: make([]Outcome, len(batch))}
+	return c, s.processAll(c.batch, c.out, c.outcomes)
 }
 
 // deliver makes a checked batch durable downstream, then commits its raw position.
