@@ -380,11 +380,12 @@ var extraKinds = []struct {
 // two points share one: a point is a place of its own, as in the city.
 func (b *orgBuilder) extra(n int) {
 	g := b.g
-	okrugs := make([]string, 0, len(b.districts))
-	for o := range b.districts {
-		okrugs = append(okrugs, o)
+	var okrugs []string
+	for _, o := range okrugOrder {
+		if len(b.districts[o]) > 0 {
+			okrugs = append(okrugs, o)
+		}
 	}
-	slices.Sort(okrugs)
 	seq := 0
 	for i := range n {
 		k := extraKinds[g.intn(len(extraKinds))]
