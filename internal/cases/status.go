@@ -1,7 +1,5 @@
 package cases
 
-import "slices"
-
 // Statuses of a case, in the order a case usually goes through them. StatusSubmitted is the
 // hub's own; the others come from the department.
 const (
@@ -71,5 +69,3 @@ var stages = map[string]Stage{
 
 // StageOf returns what a resident hears about a status.
 func StageOf(status string) Stage { return stages[status] }
-
-func knownStatus(s string) bool { return slices.Contains(Statuses, s) }

@@ -332,21 +332,6 @@ func TestStreamResumesFromLastEventID(t *testing.T) {
 	require.Equal(t, []int64{3, 4, 5, 6}, polled)
 }
 
-func (c *sseClient) drain() []sseEvent {
-	var out []sseEvent
-	for {
-		select {
-		case e, ok := <-c.events:
-			if !ok {
-				return out
-			}
-			out = append(out, e)
-		default:
-			return out
-		}
-	}
-}
-
 // A filtered stream stays behind the feed's head (what it skips moves no position it reports);
 // it must still see changes that come after it caught up with everything that matched.
 func TestFilteredStreamSeesLaterChanges(t *testing.T) {
