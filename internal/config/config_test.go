@@ -114,3 +114,25 @@ func TestNewSource(t *testing.T) {
 	}
 	require.ErrorContains(t, src.DecodeOptions(&narrow), "header")
 }
+
+func TestPoolMaxConnsFollowsTheRoles(t *testing.T) {
+	c := config.Default()
+	c.Kafka.Partitions = 3
+	c.Sources = make([]config.Source, 4)
+	if got := c.PoolMaxConns(); got != 8+2*3+4 {
+		t.Errorf("all roles: %d connections, want 18 (8 + two resolve groups × 3 partitions + 4 sources)", got)
+	}
+	c.Roles = []string{config.RoleAPI}
+	if got := c.PoolMaxConns(); got != 8 {
+		t.Errorf("api only: %d connections, want 8", got)
+	}
+	c.Roles = []string{config.RoleResolve}
+	c.Kafka.Partitions = 1000
+	if got := c.PoolMaxConns(); got != 64 {
+		t.Errorf("resolve on 1000 partitions: %d connections, want the cap of 64", got)
+	}
+	c.Database.MaxConns = 5
+	if got := c.PoolMaxConns(); got != 5 {
+		t.Errorf("database.max_conns 5: %d connections, want 5", got)
+	}
+}

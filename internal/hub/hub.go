@@ -113,7 +113,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		log.Info("embedded PostgreSQL running", "port", cluster.Port(), "data_dir", filepath.Join(cfg.DataDir, "postgres"))
 	}
 	pool, err := store.Open(ctx, dbURL, store.PoolOptions{
-		MaxConns: cfg.Database.MaxConns, MinConns: cfg.Database.MinConns,
+		MaxConns: cfg.PoolMaxConns(), MinConns: cfg.Database.MinConns,
 		MaxConnLifetime: cfg.Database.MaxConnLifetime, MaxConnIdleTime: cfg.Database.MaxConnIdleTime,
 	})
 	if err != nil {
