@@ -74,7 +74,7 @@ func ReaderConfig(cfg Config, topic string) kafka.ReaderConfig {
 		Topic:          topic,
 		Dialer:         cfg.dialer(),
 		MinBytes:       1,
-		MaxBytes:       16 << 20,
+		MaxBytes:       2 << 20,
 		MaxWait:        mw,
 		ReadBackoffMin: 20 * time.Millisecond,
 		ReadBackoffMax: 500 * time.Millisecond,
