@@ -47,6 +47,10 @@ type Metrics struct {
 	// Errors counts failures a stage retried (database or broker unavailable, a receiver's
 	// connection refused...), by stage. Bad records are not errors: they are outcome "rejected".
 	Errors *prometheus.CounterVec
+	// BatchRecords is how many records each transaction of a resolve stage applied, by stage
+	// ("resolve", the catalog's group, or "resolve-residents"): batches far below
+	// pipeline.batch_size while a stage lags mean it pays a transaction's fixed cost too often.
+	BatchRecords *prometheus.HistogramVec
 }
 
 // Stages that count errors.
@@ -105,9 +109,13 @@ func New() *Metrics {
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "socialhub_stage_errors_total", Help: "Failures a stage retried, by stage (bad records are rejected, not errors).",
 		}, []string{"stage"}),
+		BatchRecords: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "socialhub_batch_records", Help: "Records applied per transaction of a resolve stage.",
+			Buckets: []float64{1, 10, 50, 100, 250, 500, 1000, 2500, 5000},
+		}, []string{"stage"}),
 	}
 	reg.MustRegister(m.RecordsIn, m.RecordsOut, m.Lag, m.ConnectorRuns, m.OutboxBacklog, m.NormalizedFields)
-	reg.MustRegister(m.WebhookBacklog, m.WebhookDeliveries, m.DLQOpen, m.Errors, m.ApplicationsOverdue)
+	reg.MustRegister(m.WebhookBacklog, m.WebhookDeliveries, m.DLQOpen, m.Errors, m.ApplicationsOverdue, m.BatchRecords)
 	for _, s := range []string{StageConnector, StageResolve, StageRelay, StageWebhooks, StageDLQ} {
 		m.Errors.WithLabelValues(s) // exported at 0 from the start, so rate() and alerts see the series
 	}

@@ -2,10 +2,13 @@ package resolve_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
@@ -88,4 +91,55 @@ func TestTwoGroupsShareValid(t *testing.T) {
 	require.EqualValues(t, 1, counts[catalog.EntityService])
 	require.Len(t, kc.WaitCount(t, kc.Topics.DLQ, 1, 10*time.Second), 1, "the undecodable record is dead-lettered once")
 	require.EqualValues(t, 122, testutil.ToFloat64(m.RecordsIn.WithLabelValues(resolve.StageName)), "every record counted once")
+}
+
+// TestCatalogBatchesCountItsOwnRecords: the catalog group's share of `valid` is small while
+// residents are imported, and a batch is pipeline.batch_size records it applies, not that many
+// messages: 30 services among 1 200 residents make one or two catalog transactions, not 25.
+func TestCatalogBatchesCountItsOwnRecords(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t, catalog.Migrations(), changes.Migrations(), resolve.Migrations(), eligibility.Migrations())
+	kc := kafkatest.New(t, 1)
+	w := broker.NewWriter(kc.Config)
+	t.Cleanup(func() { _ = w.Close() })
+
+	residents := residentRecords(t, 1200)
+	var msgs []kafka.Message
+	for i, r := range residents {
+		msg := message(t, kc.Topics.Valid, "residents", r.EntityType, r.Op, r.ExternalID, r.Data)
+		msg.Headers = []kafka.Header{{Key: event.EntityTypeHeader, Value: []byte(schemas.EntityResident)}}
+		msgs = append(msgs, msg)
+		if i%40 == 39 {
+			id := fmt.Sprintf("DSZN-%d", i/40)
+			svc := message(t, kc.Topics.Valid, "dszn", schemas.EntityService, event.OpUpsert, id,
+				fmt.Appendf(nil, `{"id":%q,"name":"Семейная медиация %d","status":"active","organization":{"id":"ORG-1","name":"ГБУ ТЦСО «Марьино»"}}`, id, i))
+			svc.Headers = []kafka.Header{{Key: event.EntityTypeHeader, Value: []byte(schemas.EntityService)}}
+			msgs = append(msgs, svc)
+		}
+	}
+	require.NoError(t, w.WriteMessages(context.Background(), msgs...))
+
+	m := metrics.New()
+	stage := resolve.New(resolve.Options{
+		Pool: db.Pool, Catalog: catalog.NewStore(db.Pool), Outbox: changes.NewOutbox(db.Pool),
+		Kafka: kc.Config, Topics: kc.Topics, Producer: w, Metrics: m, Records: resolve.CatalogRecords,
+		BatchSize: 50, BatchWait: time.Second,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- stage.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	require.Eventually(t, func() bool {
+		offs, err := resolve.Offsets(context.Background(), db.Pool, "socialhub-resolve", kc.Topics.Valid)
+		require.NoError(t, err)
+		return offs[0] == int64(len(msgs))
+	}, 30*time.Second, 20*time.Millisecond)
+
+	h := &dto.Metric{}
+	require.NoError(t, m.BatchRecords.WithLabelValues(resolve.StageName).(prometheus.Histogram).Write(h))
+	require.EqualValues(t, 30, h.GetHistogram().GetSampleSum(), "every service applied once")
+	require.LessOrEqual(t, h.GetHistogram().GetSampleCount(), uint64(2), "transactions of the catalog group")
 }

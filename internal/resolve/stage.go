@@ -182,12 +182,17 @@ func (s *Stage) consumePartition(ctx context.Context, generation int32, partitio
 	}
 }
 
-// decodedBatch is a fetched batch, decoded: what to apply and what to dead-letter.
+// decodedBatch is a fetched batch, decoded: what to apply and what to dead-letter, and the offset
+// after its last message (the other group's records in between included).
 type decodedBatch struct {
-	batch []kafka.Message
-	recs  []pending
-	dead  []kafka.Message
+	next int64
+	recs []pending
+	dead []kafka.Message
 }
+
+// maxSkippedBatches bounds how many batches' worth of the other group's records one batch may
+// span: the offset still moves on through a long run of them, and a batch never waits long.
+const maxSkippedBatches = 20
 
 func (s *Stage) consumeFromStored(ctx context.Context, generation int32, partition int) error {
 	off, err := loadOffset(ctx, s.opts.Pool, s.opts.GroupID, s.opts.Topics.Valid, partition)
@@ -209,7 +214,7 @@ func (s *Stage) consumeFromStored(ctx context.Context, generation int32, partiti
 			return b.Err
 		}
 		d := b.Value
-		next := d.batch[len(d.batch)-1].Offset + 1
+		next := d.next
 		if err := s.apply(ctx, generation, partition, off, next, d); err != nil {
 			return err
 		}
@@ -221,15 +226,34 @@ func (s *Stage) consumeFromStored(ctx context.Context, generation int32, partiti
 	return nil
 }
 
-// fetchAndDecode fetches a batch and decodes it.
+// fetchAndDecode fetches a batch and decodes it. A batch is BatchSize records the stage applies,
+// not BatchSize messages of `valid`: the catalog group's share of a residents' import is a few
+// percent, and a transaction per thousand messages would apply a few dozen listings each, every
+// one paying a transaction's fixed cost under the catalog's locks. It stops early when the topic
+// has nothing more for now (a fetch came back short) or after maxSkippedBatches fetches.
 func (s *Stage) fetchAndDecode(ctx context.Context, r *kafka.Reader) (decodedBatch, error) {
-	batch, err := pipeline.FetchBatch(ctx, r, make([]kafka.Message, 0, s.opts.BatchSize), s.opts.BatchSize, s.opts.BatchWait)
-	if len(batch) == 0 {
-		return decodedBatch{}, fmt.Errorf("error fetching: %w", err)
+	var d decodedBatch
+	buf := make([]kafka.Message, 0, s.opts.BatchSize)
+	for fetches := 0; fetches < maxSkippedBatches; fetches++ {
+		batch, err := pipeline.FetchBatch(ctx, r, buf, s.opts.BatchSize, s.opts.BatchWait)
+		if len(batch) == 0 {
+			if fetches > 0 {
+				return d, nil // what was gathered goes on; the error comes back on the next fetch
+			}
+			return d, fmt.Errorf("error fetching: %w", err)
+		}
+		d.next = batch[len(batch)-1].Offset + 1
+		recs, dead, err := s.decode(batch)
+		if err != nil {
+			return d, err
+		}
+		d.recs, d.dead = append(d.recs, recs...), append(d.dead, dead...)
+		if len(d.recs)+len(d.dead) >= s.opts.BatchSize || len(batch) < s.opts.BatchSize {
+			break
+		}
+		// buf is reused: recs and dead letters hold copies of their messages.
 	}
-	d := decodedBatch{batch: batch}
-	d.recs, d.dead, err = s.decode(batch)
-	return d, err
+	return d, nil
 }
 
 // Apply makes a batch durable: catalog rows, eligibility store rows (residents), outbox events and
@@ -240,7 +264,7 @@ func (s *Stage) Apply(ctx context.Context, generation int32, partition int, prev
 	if err != nil {
 		return err
 	}
-	return s.apply(ctx, generation, partition, prev, next, decodedBatch{batch: batch, recs: recs, dead: dead})
+	return s.apply(ctx, generation, partition, prev, next, decodedBatch{next: next, recs: recs, dead: dead})
 }
 
 func (s *Stage) apply(ctx context.Context, generation int32, partition int, prev, next int64, d decodedBatch) error {
@@ -249,13 +273,13 @@ func (s *Stage) apply(ctx context.Context, generation int32, partition int, prev
 			return fmt.Errorf("error writing dead letters: %w", err)
 		}
 	}
-	err := s.applyTx(ctx, generation, partition, prev, next, d.recs, nil)
+	err := s.applyTx(ctx, generation, partition, prev, next, d.recs, false)
 	if err == nil || !isDataError(err) {
 		return err
 	}
 	// Some record in the batch is one the catalog refuses: apply record by record, each under a
 	// savepoint, and dead-letter the ones that fail, so the rest go on.
-	return s.applyTx(ctx, generation, partition, prev, next, d.recs, d.batch)
+	return s.applyTx(ctx, generation, partition, prev, next, d.recs, true)
 }
 
 // pending is a decoded record: resident records (resident set) go to the eligibility store,
@@ -325,7 +349,8 @@ func (s *Stage) decode(batch []kafka.Message) ([]pending, []kafka.Message, error
 	return recs, dead, nil
 }
 
-// lagLabel names the stage in the lag gauge, where the two groups' partitions would collide.
+// lagLabel names the stage in the lag gauge, where the two groups' partitions would collide, and
+// in the batch size histogram.
 func (s *Stage) lagLabel() string {
 	if s.opts.Records == ResidentRecords {
 		return StageName + "-residents"
@@ -356,9 +381,9 @@ func (s *Stage) deadLetter(m kafka.Message, ev *event.Event, cause error) (kafka
 	return dl, nil
 }
 
-// applyTx runs one transaction. With one-by-one set (the batch's messages), each record gets its
+// applyTx runs one transaction. With oneByOne set, each record gets its
 // own savepoint and failing records are dead-lettered.
-func (s *Stage) applyTx(ctx context.Context, generation int32, partition int, prev, next int64, recs []pending, oneByOne []kafka.Message) error {
+func (s *Stage) applyTx(ctx context.Context, generation int32, partition int, prev, next int64, recs []pending, oneByOne bool) error {
 	tx, err := s.opts.Pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("error beginning transaction: %w", err)
@@ -369,7 +394,7 @@ func (s *Stage) applyTx(ctx context.Context, generation int32, partition int, pr
 	}
 	var chs []catalog.Change
 	applied, residentsChanged, residentsApplied := 0, 0, 0
-	if oneByOne == nil {
+	if !oneByOne {
 		all := make([]catalog.Record, 0, len(recs))
 		var res []eligibility.Record
 		var caseEvts []cases.Record
@@ -454,6 +479,9 @@ func (s *Stage) applyTx(ctx context.Context, generation int32, partition int, pr
 		s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeUnchanged).Add(float64(max(applied-changed, 0)))
 		s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeApplied).Add(float64(min(residentsChanged, residentsApplied)))
 		s.opts.Metrics.RecordsOut.WithLabelValues(StageName, metrics.OutcomeUnchanged).Add(float64(max(residentsApplied-residentsChanged, 0)))
+		if len(recs) > 0 {
+			s.opts.Metrics.BatchRecords.WithLabelValues(s.lagLabel()).Observe(float64(len(recs)))
+		}
 	}
 	return nil
 }
