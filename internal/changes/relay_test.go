@@ -432,3 +432,24 @@ func TestRelayMergedAndFeedPositionsAfterRepublish(t *testing.T) {
 	require.Equal(t, []int64{1, 2}, []int64{evs[0].Seq, evs[1].Seq})
 	require.Equal(t, "socialhub.catalog.organization.merged", evs[1].Type)
 }
+
+// brokerDown refuses every write, as a Kafka the relay cannot reach.
+type brokerDown struct{}
+
+func (brokerDown) WriteMessages(context.Context, ...kafka.Message) error { return errors.New("broker down") }
+
+// The backlog gauge counts the unpublished rows behind a full batch, and drops to zero once a
+// short batch (every row the relay could see) is published, without counting again.
+func TestRelayBacklogGauge(t *testing.T) {
+	t.Parallel()
+	b := setup(t, 1)
+	appendCommitted(t, b.db, b.outbox, created(1, "a"), created(2, "b"), created(3, "c"), created(4, "d"), created(5, "e"))
+	stop := b.startRelay(t, b.outbox, brokerDown{}, 2)
+	require.Eventually(t, func() bool { return gauge(b.metrics.OutboxBacklog) == 5 }, 10*time.Second, 10*time.Millisecond,
+		"the relay stuck behind a full batch reports the whole backlog")
+	stop()
+
+	b.startRelay(t, b.outbox, nil, 100)
+	b.waitPublished(t, 5)
+	require.Eventually(t, func() bool { return gauge(b.metrics.OutboxBacklog) == 0 }, 10*time.Second, 10*time.Millisecond)
+}

@@ -28,29 +28,39 @@ func (c *Cluster) CPUTime() (time.Duration, error) {
 }
 
 // processTreeCPU sums the CPU ticks of pid (its own and its reaped children's) and of its live
-// children.
+// children. A child reaped while the children are read would count in neither place (or in both),
+// so the sum is taken again until the parent reaped nobody in between.
 func processTreeCPU(pid int) (time.Duration, error) {
 	st, err := readProcStat(pid)
 	if err != nil {
 		return 0, err
 	}
-	ticks := st.utime + st.stime + st.cutime + st.cstime
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, fmt.Errorf("error listing processes: %w", err)
-	}
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil || child == pid {
-			continue
+	for attempt := 0; ; attempt++ {
+		ticks := st.utime + st.stime + st.cutime + st.cstime
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			return 0, fmt.Errorf("error listing processes: %w", err)
 		}
-		cs, err := readProcStat(child)
-		if err != nil || cs.ppid != pid {
-			continue // gone in between, or not ours
+		for _, e := range entries {
+			child, err := strconv.Atoi(e.Name())
+			if err != nil || child == pid {
+				continue
+			}
+			cs, err := readProcStat(child)
+			if err != nil || cs.ppid != pid {
+				continue // gone in between, or not ours
+			}
+			ticks += cs.utime + cs.stime
 		}
-		ticks += cs.utime + cs.stime
+		again, err := readProcStat(pid)
+		if err != nil {
+			return 0, err
+		}
+		if (again.cutime == st.cutime && again.cstime == st.cstime) || attempt == 4 {
+			return time.Duration(ticks) * time.Second / userHZ, nil
+		}
+		st = again
 	}
-	return time.Duration(ticks) * time.Second / userHZ, nil
 }
 
 type procStat struct {
