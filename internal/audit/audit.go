@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -89,8 +90,8 @@ func (e *Entry) body() ([]byte, error) {
 	})
 }
 
-// ChainHash is the hash of a row: hex sha256 of "<prev hash>\n<seq>\n<body>". PostgreSQL computes
-// the same in Append (see appendSQL); Verify recomputes it here.
+// ChainHash is the hash of a row: hex sha256 of "<prev hash>\n<seq>\n<body>". Append computes it
+// as it writes the row; Verify recomputes it.
 func ChainHash(prevHash string, seq int64, body []byte) string {
 	h := sha256.New()
 	h.Write([]byte(prevHash))
@@ -102,31 +103,43 @@ func ChainHash(prevHash string, seq int64, body []byte) string {
 }
 
 // Log appends to and reads the audit log.
+//
+// Appends are committed in groups: every lookup's row must be durable before its answer leaves,
+// and one commit per row, each holding the chain's head locked until its WAL is flushed, capped
+// lookups at about a thousand a second whatever the machine. An Append queues its row; if no
+// group is being written, it writes the queued rows itself, in one transaction (head locked,
+// rows inserted, head moved on), and if rows queued meanwhile, it hands the next group to a new
+// goroutine and returns. Rows get their sequence numbers in the order they were queued, which
+// is also the order of their times.
 type Log struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+
+	mu       sync.Mutex
+	queue    []*pendingAppend
+	flushing bool // a group is being written: Append only queues
 }
+
+// pendingAppend is a queued row and where its writer says how it went.
+type pendingAppend struct {
+	e    Entry
+	body []byte
+	done chan error
+}
+
+// maxGroup bounds the rows of one transaction.
+const maxGroup = 1000
+
+// flushTimeout bounds the writing of one group; the Appends waiting for it share it, so it does
+// not end with the context of the one that happens to write it.
+const flushTimeout = 30 * time.Second
 
 // New returns the log on pool.
 func New(pool *pgxpool.Pool) *Log { return &Log{pool: pool, now: time.Now} }
 
-// appendSQL appends a row in one statement, so the head row stays locked only for that statement
-// and its commit: the CTE locks the head (a concurrent append waits, then reads the head it left),
-// moves it on, and inserts the row with the previous and the new hash.
-const appendSQL = `
-WITH old AS (SELECT seq, hash FROM audit_head WHERE id FOR UPDATE),
-new AS (
-	UPDATE audit_head h SET seq = old.seq + 1,
-		hash = encode(sha256(convert_to(old.hash || E'\n' || (old.seq + 1)::text || E'\n' || $1::text, 'UTF8')), 'hex')
-	FROM old WHERE h.id
-	RETURNING h.seq, h.hash, old.hash AS prev_hash)
-INSERT INTO audit_log (seq, at, client_id, client_name, client_kind, action, outcome, status, subject,
-	purpose, case_id, detail, prev_hash, hash)
-SELECT new.seq, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::json, new.prev_hash, new.hash FROM new
-RETURNING seq, prev_hash, hash`
-
 // Append appends e and returns it as stored, with its sequence number, time and hashes. The
-// time is set here (to the microsecond PostgreSQL keeps); an empty Detail is stored as {}.
+// time is set here (to the microsecond PostgreSQL keeps); an empty Detail is stored as {}. When
+// ctx ends first, Append returns its error, and the row may still be written.
 func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 	if e.Action == "" || e.Outcome == "" {
 		return Entry{}, fmt.Errorf("%w: action and outcome are required", ErrInvalidEntry)
@@ -137,23 +150,102 @@ func (l *Log) Append(ctx context.Context, e Entry) (Entry, error) {
 	if !json.Valid(e.Detail) {
 		return Entry{}, fmt.Errorf("%w: detail is not JSON", ErrInvalidEntry)
 	}
+	// Stored as the body holds it (compacted, HTML characters escaped), so Verify rebuilds the
+	// same bytes.
+	d, err := json.Marshal(e.Detail)
+	if err != nil {
+		return Entry{}, fmt.Errorf("%w: %w", ErrInvalidEntry, err)
+	}
+	e.Detail = d
+	p := &pendingAppend{done: make(chan error, 1)}
+	l.mu.Lock()
+	// Timed under the lock, so that times follow the sequence numbers.
 	e.At = l.now().UTC().Truncate(time.Microsecond)
 	b, err := e.body()
 	if err != nil {
+		l.mu.Unlock()
 		return Entry{}, fmt.Errorf("%w: %w", ErrInvalidEntry, err)
 	}
-	// The stored detail is the compacted text the body holds, so Verify rebuilds the same bytes.
-	var stored body
-	if err := json.Unmarshal(b, &stored); err != nil {
-		return Entry{}, fmt.Errorf("%w: %w", ErrInvalidEntry, err)
+	p.e, p.body = e, b
+	l.queue = append(l.queue, p)
+	lead := !l.flushing
+	l.flushing = true
+	l.mu.Unlock()
+	if lead {
+		l.flushGroup()
 	}
-	e.Detail = stored.Detail
-	err = l.pool.QueryRow(ctx, appendSQL, string(b), e.At, e.ClientID, e.ClientName, e.ClientKind, e.Action,
-		e.Outcome, e.Status, e.Subject, e.Purpose, e.CaseID, string(e.Detail)).Scan(&e.Seq, &e.PrevHash, &e.Hash)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			return Entry{}, err
+		}
+		return p.e, nil
+	case <-ctx.Done():
+		return Entry{}, fmt.Errorf("error appending to the audit log: %w", ctx.Err())
+	}
+}
+
+// flushGroup writes the queued rows (at most maxGroup) and tells their Appends; rows queued
+// meanwhile go in the next group, written by a new goroutine so that this Append returns now.
+func (l *Log) flushGroup() {
+	l.mu.Lock()
+	n := min(len(l.queue), maxGroup)
+	group := l.queue[:n:n]
+	l.queue = l.queue[n:]
+	l.mu.Unlock()
+	err := l.write(group)
+	for _, p := range group {
+		p.done <- err
+	}
+	l.mu.Lock()
+	more := len(l.queue) > 0
+	l.flushing = more
+	l.mu.Unlock()
+	if more {
+		go l.flushGroup()
+	}
+}
+
+// write appends group to the chain in one transaction.
+func (l *Log) write(group []*pendingAppend) error {
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
+		var seq int64
+		var hash string
+		if err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id FOR UPDATE`).Scan(&seq, &hash); err != nil {
+			return err
+		}
+		n := len(group)
+		seqs, ats, prevs, hashes := make([]int64, n), make([]time.Time, n), make([]string, n), make([]string, n)
+		ids, names, kinds, actions, outcomes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		statuses, subjects, purposes, cases, details := make([]int32, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		for i, p := range group {
+			seq++
+			e := &p.e
+			e.Seq, e.PrevHash, e.Hash = seq, hash, ChainHash(hash, seq, p.body)
+			hash = e.Hash
+			seqs[i], ats[i], prevs[i], hashes[i] = e.Seq, e.At, e.PrevHash, e.Hash
+			ids[i], names[i], kinds[i], actions[i], outcomes[i] = e.ClientID, e.ClientName, e.ClientKind, e.Action, e.Outcome
+			statuses[i], subjects[i], purposes[i], cases[i], details[i] = int32(e.Status), e.Subject, e.Purpose, e.CaseID, string(e.Detail)
+		}
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO audit_log (seq, at, client_id, client_name, client_kind, action, outcome, status, subject,
+				purpose, case_id, detail, prev_hash, hash)
+			SELECT u.seq, u.at, u.client_id, u.client_name, u.client_kind, u.action, u.outcome, u.status, u.subject,
+				u.purpose, u.case_id, u.detail::json, u.prev_hash, u.hash
+			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+				$8::int[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+			  AS u(seq, at, client_id, client_name, client_kind, action, outcome, status, subject, purpose, case_id,
+				detail, prev_hash, hash)`,
+			seqs, ats, ids, names, kinds, actions, outcomes, statuses, subjects, purposes, cases, details, prevs, hashes)
+		b.Queue(`UPDATE audit_head SET seq = $1, hash = $2 WHERE id`, seq, hash)
+		return tx.SendBatch(ctx, b).Close()
+	})
 	if err != nil {
-		return Entry{}, fmt.Errorf("error appending to the audit log: %w", err)
+		return fmt.Errorf("error appending to the audit log: %w", err)
 	}
-	return e, nil
+	return nil
 }
 
 const entryColumns = `seq, at, client_id, client_name, client_kind, action, outcome, status, subject, purpose,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -157,4 +158,41 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+}
+
+// Appends are committed in groups: many at once still make one chain, each Append returns its
+// row as stored, and times follow sequence numbers.
+func TestGroupedAppends(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	const n = 300
+	got := make([]audit.Entry, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			e, err := b.log.Append(ctx, entry(i))
+			require.NoError(t, err)
+			got[i] = e
+		})
+	}
+	wg.Wait()
+	head, err := b.log.Verify(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, n, head.Rows)
+	seen := map[int64]bool{}
+	for _, e := range got {
+		require.False(t, seen[e.Seq], "sequence number %d given twice", e.Seq)
+		seen[e.Seq] = true
+		stored, err := b.log.Get(ctx, e.Seq)
+		require.NoError(t, err)
+		require.Equal(t, stored, e, "Append returns the row as stored")
+	}
+	var prev time.Time
+	for seq := int64(1); seq <= n; seq++ {
+		e, err := b.log.Get(ctx, seq)
+		require.NoError(t, err)
+		require.False(t, e.At.Before(prev), "row %d is older than the one before it", seq)
+		prev = e.At
+	}
 }
