@@ -496,7 +496,7 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 		}
 		seen := map[uuid.UUID]bool{}
 		var best *candidate
-		var bestRes match.Result
+		var bestScore float64
 		var decodeErr error
 		consider := func(c *candidate) {
 			if seen[c.id] || c.id == m.id || rv.isApart(m.id, c.id) {
@@ -514,9 +514,10 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 				decodeErr = err
 				return
 			}
-			res := rv.cfg.Score(&m.features, &c.features)
-			if best == nil || res.Score > bestRes.Score || (res.Score == bestRes.Score && compareIDs(c.canonical, best.canonical) < 0) {
-				best, bestRes = c, res
+			// Candidates are ranked by points; only the best one's match is explained, below.
+			score := rv.cfg.Points(&m.features, &c.features)
+			if best == nil || score > bestScore || (score == bestScore && compareIDs(c.canonical, best.canonical) < 0) {
+				best, bestScore = c, score
 			}
 		}
 		for _, k := range m.features.Probes() {
@@ -538,6 +539,10 @@ func (a *applier) match(ctx context.Context, tx pgx.Tx, typ string, fresh []*mem
 		rv.addClusterSource(m.canonical, m.source)
 		for _, k := range m.features.Keys() {
 			rv.batchKeys[k] = append(rv.batchKeys[k], m)
+		}
+		var bestRes match.Result
+		if best != nil {
+			bestRes = rv.cfg.Score(&m.features, &best.features)
 		}
 		switch {
 		case best == nil || bestRes.Score < th.Review:
