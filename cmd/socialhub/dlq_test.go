@@ -71,7 +71,7 @@ func TestDLQCommands(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, out, c.ID)
 	require.Contains(t, out, "more: socialhub dlq list --after")
-	out, err = cli("list", "--status", "closed")
+	_, err = cli("list", "--status", "closed")
 	require.ErrorContains(t, err, "400")
 	require.ErrorContains(t, err, "status: must be one of")
 	out, err = cli("list", "--status", "resolved")

@@ -337,7 +337,7 @@ type VerifyOptions struct {
 // Verify checks an attestation's signature against set (by its kid), then its expiry, issuer and
 // audience. Any failure wraps ErrInvalid.
 func Verify(token string, set jose.JSONWebKeySet, o VerifyOptions) (Claims, error) {
-	jws, err := jose.ParseSigned(strings.TrimSpace(token), []jose.SignatureAlgorithm{jose.EdDSA})
+	jws, err := jose.ParseSignedCompact(strings.TrimSpace(token), []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: not a compact JWS signed with EdDSA: %w", ErrInvalid, err)
 	}

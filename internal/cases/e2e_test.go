@@ -133,7 +133,7 @@ func TestEndToEnd(t *testing.T) {
 		"stage": cases.StageOf(cases.StatusApproved).Stage, "next_step": cases.StageOf(cases.StatusApproved).NextStep}, st)
 
 	// Each change once: six entries of history, six deliveries, in version order.
-	got = waitDeliveries(t, sub, 6)
+	waitDeliveries(t, sub, 6)
 	time.Sleep(100 * time.Millisecond) // a duplicate delivery would come now
 	got, calls := sub.received()
 	require.Len(t, got, 6)

@@ -323,7 +323,6 @@ func (s *Store) regroup(ctx context.Context, tx pgx.Tx, typ string, ids []uuid.U
 	if err := a.loadStates(ctx, tx, slices.Concat(all, old)); err != nil {
 		return nil, err
 	}
-	var entities []*entity
 	for _, id := range all {
 		e, source, err := rv.rebuild(id, idm)
 		if err != nil {
@@ -332,7 +331,6 @@ func (s *Store) regroup(ctx context.Context, tx pgx.Tx, typ string, ids []uuid.U
 		if e == nil {
 			continue
 		}
-		entities = append(entities, e)
 		if err := a.upsertRebuilt(source, e); err != nil {
 			return nil, err
 		}

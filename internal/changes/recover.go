@@ -92,11 +92,7 @@ func (r *Relay) tailSeqs(ctx context.Context, cfg broker.Config, partition int, 
 			}
 		}
 		if last >= 0 || start == 0 {
-			var out []int64
-			for _, s := range seqs[last+1:] {
-				out = append(out, s)
-			}
-			return out, nil
+			return append([]int64(nil), seqs[last+1:]...), nil
 		}
 	}
 }

@@ -125,13 +125,7 @@ func TestCatalogBatchesCountItsOwnRecords(t *testing.T) {
 		Kafka: kc.Config, Topics: kc.Topics, Producer: w, Metrics: m, Records: resolve.CatalogRecords,
 		BatchSize: 50, BatchWait: time.Second,
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- stage.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	runStage(t, stage)
 	require.Eventually(t, func() bool {
 		offs, err := resolve.Offsets(context.Background(), db.Pool, "socialhub-resolve", kc.Topics.Valid)
 		require.NoError(t, err)

@@ -57,6 +57,13 @@ func setup(t *testing.T) testBundle {
 		Kafka: kc.Config, Topics: kc.Topics, GroupID: b.group, Producer: w,
 		BatchSize: 100, BatchWait: 20 * time.Millisecond,
 	})
+	runStage(t, stage)
+	return b
+}
+
+// runStage runs stage until the test ends.
+func runStage(t *testing.T, stage *resolve.Stage) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- stage.Run(ctx) }()
@@ -64,7 +71,6 @@ func setup(t *testing.T) testBundle {
 		cancel()
 		require.NoError(t, <-done)
 	})
-	return b
 }
 
 // residentRecords reads n demo residents through the residents connector, as the hub does.
