@@ -11,5 +11,7 @@
 // role than the one serving requests.
 //
 // Appends are serialized by locking the head row (audit_head, the last sequence number and hash)
-// in the appending transaction, so the chain has no forks whatever the number of replicas.
+// in the appending transaction, so the chain has no forks whatever the number of replicas. Within
+// a process, appends that arrive together share that transaction (Log's group commit): each row is
+// still committed before its Append returns, and a lookup's answer leaves only after its row.
 package audit

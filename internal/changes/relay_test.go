@@ -436,7 +436,9 @@ func TestRelayMergedAndFeedPositionsAfterRepublish(t *testing.T) {
 // brokerDown refuses every write, as a Kafka the relay cannot reach.
 type brokerDown struct{}
 
-func (brokerDown) WriteMessages(context.Context, ...kafka.Message) error { return errors.New("broker down") }
+func (brokerDown) WriteMessages(context.Context, ...kafka.Message) error {
+	return errors.New("broker down")
+}
 
 // The backlog gauge counts the unpublished rows behind a full batch, and drops to zero once a
 // short batch (every row the relay could see) is published, without counting again.
