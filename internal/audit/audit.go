@@ -216,31 +216,24 @@ func (l *Log) write(group []*pendingAppend) error {
 		if err := tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id FOR UPDATE`).Scan(&seq, &hash); err != nil {
 			return err
 		}
-		n := len(group)
-		seqs, ats, prevs, hashes := make([]int64, n), make([]time.Time, n), make([]string, n), make([]string, n)
-		ids, names, kinds, actions, outcomes := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		statuses, subjects, purposes, cases, details := make([]int32, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		for i, p := range group {
+		for _, p := range group {
 			seq++
 			e := &p.e
 			e.Seq, e.PrevHash, e.Hash = seq, hash, ChainHash(hash, seq, p.body)
 			hash = e.Hash
-			seqs[i], ats[i], prevs[i], hashes[i] = e.Seq, e.At, e.PrevHash, e.Hash
-			ids[i], names[i], kinds[i], actions[i], outcomes[i] = e.ClientID, e.ClientName, e.ClientKind, e.Action, e.Outcome
-			statuses[i], subjects[i], purposes[i], cases[i], details[i] = int32(e.Status), e.Subject, e.Purpose, e.CaseID, string(e.Detail)
 		}
-		b := &pgx.Batch{}
-		b.Queue(`INSERT INTO audit_log (seq, at, client_id, client_name, client_kind, action, outcome, status, subject,
-				purpose, case_id, detail, prev_hash, hash)
-			SELECT u.seq, u.at, u.client_id, u.client_name, u.client_kind, u.action, u.outcome, u.status, u.subject,
-				u.purpose, u.case_id, u.detail::json, u.prev_hash, u.hash
-			FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-				$8::int[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
-			  AS u(seq, at, client_id, client_name, client_kind, action, outcome, status, subject, purpose, case_id,
-				detail, prev_hash, hash)`,
-			seqs, ats, ids, names, kinds, actions, outcomes, statuses, subjects, purposes, cases, details, prevs, hashes)
-		b.Queue(`UPDATE audit_head SET seq = $1, hash = $2 WHERE id`, seq, hash)
-		return tx.SendBatch(ctx, b).Close()
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_log"}, []string{"seq", "at", "client_id", "client_name",
+			"client_kind", "action", "outcome", "status", "subject", "purpose", "case_id", "detail", "prev_hash", "hash"},
+			pgx.CopyFromSlice(len(group), func(i int) ([]any, error) {
+				e := &group[i].e
+				return []any{e.Seq, e.At, e.ClientID, e.ClientName, e.ClientKind, e.Action, e.Outcome, e.Status,
+					e.Subject, e.Purpose, e.CaseID, string(e.Detail), e.PrevHash, e.Hash}, nil
+			}))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id`, seq, hash)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("error appending to the audit log: %w", err)

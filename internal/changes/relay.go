@@ -54,8 +54,8 @@ type Relay struct {
 
 // backlogEvery bounds how often the relay counts the unpublished rows for the backlog gauge: the
 // count walks the whole backlog, which during a large ingest is long, and a batch comes every few
-// milliseconds. It counts only behind a full batch: a short one held every unpublished row the
-// relay could see, so once they are published the backlog is zero without counting.
+// milliseconds. It counts only behind a full batch: a short one is every unpublished row the relay
+// can see, which says the backlog without counting.
 const backlogEvery = time.Second
 
 // NewRelay returns a relay.
@@ -161,17 +161,20 @@ func (r *Relay) publishBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("error reading outbox: %w", err)
 	}
-	if r.opts.Metrics != nil && len(entries) == r.opts.BatchSize && time.Since(r.backlogAt) >= backlogEvery {
-		r.backlogAt = time.Now()
-		var backlog int64
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM changes_outbox WHERE published_at IS NULL`).Scan(&backlog); err == nil {
-			r.opts.Metrics.OutboxBacklog.Set(float64(backlog))
+	if r.opts.Metrics != nil {
+		switch {
+		case len(entries) < r.opts.BatchSize:
+			// A short read is every unpublished row the relay can see: no need to count them.
+			r.opts.Metrics.OutboxBacklog.Set(float64(len(entries)))
+		case time.Since(r.backlogAt) >= backlogEvery:
+			r.backlogAt = time.Now()
+			var backlog int64
+			if err := conn.QueryRow(ctx, `SELECT count(*) FROM changes_outbox WHERE published_at IS NULL`).Scan(&backlog); err == nil {
+				r.opts.Metrics.OutboxBacklog.Set(float64(backlog))
+			}
 		}
 	}
 	if len(entries) == 0 {
-		if r.opts.Metrics != nil {
-			r.opts.Metrics.OutboxBacklog.Set(0)
-		}
 		return 0, nil
 	}
 	msgs := make([]kafka.Message, 0, 2*len(entries))
@@ -198,10 +201,6 @@ func (r *Relay) publishBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 	}
 	if r.opts.Metrics != nil {
 		r.opts.Metrics.RecordsOut.WithLabelValues("relay", metrics.OutcomePublished).Add(float64(len(entries)))
-		if len(entries) < r.opts.BatchSize {
-			// A short read was every unpublished row the relay could see: none is left of them.
-			r.opts.Metrics.OutboxBacklog.Set(0)
-		}
 	}
 	return len(entries), nil
 }

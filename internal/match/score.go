@@ -15,8 +15,6 @@ type Result struct {
 	// Key is set when a deterministic key decided (an identifier in common, or two different
 	// identifiers of one scheme, which keep the pair apart whatever else agrees).
 	Key string `json:"key,omitempty"`
-	// explain is set while scoring for Score, which names what matched, and not for Points.
-	explain bool
 }
 
 // Score compares two records of one entity type.
@@ -27,17 +25,14 @@ func (c Config) Score(a, b *Features) Result { return c.score(a, b, true) }
 func (c Config) Points(a, b *Features) float64 { return c.score(a, b, false).Score }
 
 func (c Config) score(a, b *Features, explain bool) Result {
-	var r Result
 	switch a.Type {
 	case TypeOrganization:
-		r = c.scoreOrganization(a, b, explain)
+		return c.scoreOrganization(a, b, explain)
 	case TypeLocation:
-		r = c.scoreLocation(a, b, explain)
+		return c.scoreLocation(a, b, explain)
 	default:
-		r = c.scoreService(a, b, explain)
+		return c.scoreService(a, b, explain)
 	}
-	r.explain = false
-	return r
 }
 
 func (c Config) scoreOrganization(a, b *Features, explain bool) Result {
@@ -52,7 +47,7 @@ func (c Config) scoreOrganization(a, b *Features, explain bool) Result {
 		}
 		return Result{Score: 0, Matched: []string{strings.TrimSuffix(scheme, ":") + " differs"}, Key: x + "≠" + y}
 	}
-	r := Result{explain: explain}
+	t := tally{explain: explain}
 	w := c.Organization
 	s := Similarity(a.Name, b.Name)
 	if acronymOf(a, b) || acronymOf(b, a) {
@@ -60,19 +55,18 @@ func (c Config) scoreOrganization(a, b *Features, explain bool) Result {
 		s = math.Max(s, 0.9)
 	}
 	if s > 0 {
-		r.add(w.Name*s, "name", s)
+		t.add(w.Name*s, "name", s)
 	}
 	if shares(a.Phones, b.Phones) {
-		r.add(w.Phone, "phone", 1)
+		t.add(w.Phone, "phone", 1)
 	}
 	if shares(a.Emails, b.Emails) {
-		r.add(w.Email, "email", 1)
+		t.add(w.Email, "email", 1)
 	}
 	if shares(a.Domains, b.Domains) {
-		r.add(w.Domain, "website", 1)
+		t.add(w.Domain, "website", 1)
 	}
-	r.Score = clamp(r.Score)
-	return r
+	return t.result()
 }
 
 // acronymOf says whether a's name is b's acronym (with at most a legal form beside it).
@@ -94,73 +88,81 @@ func acronymOf(a, b *Features) bool {
 }
 
 func (c Config) scoreLocation(a, b *Features, explain bool) Result {
-	r := Result{explain: explain}
+	t := tally{explain: explain}
 	w := c.Location
 	if a.HasGeo && b.HasGeo {
 		d := Meters(a.Lat, a.Lon, b.Lat, b.Lon)
 		closeness := 1 - (d-w.NearMeters)/(w.FarMeters-w.NearMeters)
 		closeness = math.Max(0, math.Min(1, closeness))
 		if closeness > 0 {
-			r.add(w.Distance*closeness, "distance", closeness)
+			t.add(w.Distance*closeness, "distance", closeness)
 		}
 	}
 	if s := Similarity(a.Address, b.Address); s > 0 && sameNumbers(a.Address, b.Address) {
-		r.add(w.Address*s, "address", s)
+		t.add(w.Address*s, "address", s)
 	}
 	if s := Similarity(a.Name, b.Name); s > 0 {
-		r.add(w.Name*s, "name", s)
+		t.add(w.Name*s, "name", s)
 	}
 	if a.Org != "" && a.Org == b.Org {
-		r.add(w.Organization, "organization", 1)
+		t.add(w.Organization, "organization", 1)
 	}
 	if shares(a.Phones, b.Phones) {
-		r.add(w.Phone, "phone", 1)
+		t.add(w.Phone, "phone", 1)
 	}
 	if a.District != "" && b.District != "" && a.District != b.District {
-		r.Score -= w.OtherDistrict
-		if explain {
-			r.Matched = append(r.Matched, "district differs")
-		}
+		t.score -= w.OtherDistrict
+		t.note("district differs")
 	}
-	r.Score = clamp(r.Score)
-	return r
+	return t.result()
 }
 
 func (c Config) scoreService(a, b *Features, explain bool) Result {
+	t := tally{explain: explain}
 	if a.Org == "" || a.Org != b.Org {
-		if !explain {
-			return Result{}
-		}
-		return Result{Matched: []string{"organization differs"}}
+		t.note("organization differs")
+		return t.result()
 	}
-	r := Result{explain: explain}
 	w := c.Service
 	if s := Similarity(a.Name, b.Name); s > 0 {
-		r.add(w.Name*s, "name", s)
+		t.add(w.Name*s, "name", s)
 	}
 	if shares(a.Locations, b.Locations) {
-		r.add(w.Location, "location", 1)
+		t.add(w.Location, "location", 1)
 	}
 	if shares(a.Terms, b.Terms) {
-		r.add(w.Term, "taxonomy_term", 1)
+		t.add(w.Term, "taxonomy_term", 1)
 	}
 	if shares(a.Phones, b.Phones) {
-		r.add(w.Phone, "phone", 1)
+		t.add(w.Phone, "phone", 1)
 	}
-	r.Score = clamp(r.Score)
-	return r
+	return t.result()
 }
 
-func (r *Result) add(w float64, feature string, s float64) {
-	r.Score += w
-	if !r.explain {
-		return
-	}
-	if s < 1 {
+// tally adds up a pair's score and, when explain is set (Score, not Points), names what made it.
+type tally struct {
+	score   float64
+	matched []string
+	explain bool
+}
+
+// add adds weight w for a feature that matched to degree s (1: fully).
+func (t *tally) add(w float64, feature string, s float64) {
+	t.score += w
+	if t.explain && s < 1 {
 		feature += ":" + strconv.FormatFloat(s, 'f', 2, 64)
 	}
-	r.Matched = append(r.Matched, feature)
+	t.note(feature)
 }
+
+// note names a feature among what made the score.
+func (t *tally) note(feature string) {
+	if t.explain {
+		t.matched = append(t.matched, feature)
+	}
+}
+
+func (t *tally) result() Result { return Result{Score: clamp(t.score), Matched: t.matched} }
 
 func clamp(s float64) float64 { return math.Max(0, math.Min(1, math.Round(s*1000)/1000)) }
 
@@ -174,14 +176,13 @@ func Similarity(a, b []string) float64 {
 	// Names and addresses have a handful of tokens: the flags live on the stack (scoring runs
 	// for every candidate of every new member).
 	var usedBuf, foundBuf [32]bool
-	used, found := usedBuf[:0], foundBuf[:0]
-	if len(b) > len(usedBuf) {
-		used = make([]bool, 0, len(b))
+	used, found := usedBuf[:], foundBuf[:]
+	if len(b) > len(used) {
+		used = make([]bool, len(b))
 	}
-	if len(a) > len(foundBuf) {
-		found = make([]bool, 0, len(a))
+	if len(a) > len(found) {
+		found = make([]bool, len(a))
 	}
-	used, found = used[:len(b)], found[:len(a)]
 	for ia, x := range a {
 		i, ok := slices.BinarySearch(b, x)
 		found[ia] = ok

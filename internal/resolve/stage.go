@@ -214,11 +214,10 @@ func (s *Stage) consumeFromStored(ctx context.Context, generation int32, partiti
 			return b.Err
 		}
 		d := b.Value
-		next := d.next
-		if err := s.apply(ctx, generation, partition, off, next, d); err != nil {
+		if err := s.apply(ctx, generation, partition, off, d.next, d); err != nil {
 			return err
 		}
-		off = next
+		off = d.next
 		if s.opts.Metrics != nil {
 			s.opts.Metrics.Lag.WithLabelValues(s.lagLabel(), strconv.Itoa(partition)).Set(float64(r.Stats().Lag))
 		}
@@ -381,8 +380,8 @@ func (s *Stage) deadLetter(m kafka.Message, ev *event.Event, cause error) (kafka
 	return dl, nil
 }
 
-// applyTx runs one transaction. With oneByOne set, each record gets its
-// own savepoint and failing records are dead-lettered.
+// applyTx runs one transaction. With oneByOne set, each record gets its own savepoint and failing
+// records are dead-lettered.
 func (s *Stage) applyTx(ctx context.Context, generation int32, partition int, prev, next int64, recs []pending, oneByOne bool) error {
 	tx, err := s.opts.Pool.Begin(ctx)
 	if err != nil {
