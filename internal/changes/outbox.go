@@ -120,7 +120,12 @@ func DistrictOf(doc []byte) string {
 	if end, ok := scanDistrictDoc(doc, rawjson.SkipSpace(doc, 0), &d, false); ok && rawjson.SkipSpace(doc, end) == len(doc) {
 		return d.district()
 	}
-	d = districtDoc{}
+	return districtOfJSON(doc)
+}
+
+// districtOfJSON is DistrictOf by encoding/json alone: the reference the scan must agree with.
+func districtOfJSON(doc []byte) string {
+	var d districtDoc
 	if json.Unmarshal(doc, &d) != nil {
 		return ""
 	}

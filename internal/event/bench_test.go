@@ -58,7 +58,7 @@ func BenchmarkUnmarshal(b *testing.B) {
 	for name, ev := range benchRecords(b) {
 		value, err := event.Marshal(ev)
 		require.NoError(b, err)
-		for impl, unmarshal := range map[string]func([]byte, *event.Event) error{"new": event.Unmarshal, "encoding_json": oldUnmarshal} {
+		for impl, unmarshal := range map[string]func([]byte, *event.Event) error{"new": event.Unmarshal, "encoding_json": event.UnmarshalWithEncodingJSON} {
 			b.Run(name+"/"+impl, func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(len(value)))
@@ -75,7 +75,7 @@ func BenchmarkUnmarshal(b *testing.B) {
 
 func BenchmarkMarshal(b *testing.B) {
 	for name, ev := range benchRecords(b) {
-		for impl, marshal := range map[string]func(*event.Event) ([]byte, error){"new": event.Marshal, "encoding_json": oldMarshal} {
+		for impl, marshal := range map[string]func(*event.Event) ([]byte, error){"new": event.Marshal, "encoding_json": event.MarshalWithEncodingJSON} {
 			b.Run(name+"/"+impl, func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(len(ev.Data)))

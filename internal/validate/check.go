@@ -145,6 +145,11 @@ func decodeDocument(data []byte) (any, error) {
 		return doc, nil
 	}
 	// Broken JSON: encoding/json finds where.
+	return decodeDocumentJSON(data)
+}
+
+// decodeDocumentJSON is decodeDocument by encoding/json alone, as it was first written.
+func decodeDocumentJSON(data []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var doc any
