@@ -394,6 +394,14 @@ func Run(ctx context.Context, cfg config.Config, opts Options) (err error) {
 		}
 		return nil
 	})
+	if roles[config.RoleConnectors] && (embeddedDB || opts.SingleProcess) {
+		// This process took the connectors' lease over above: it is running once its scheduler
+		// takes requests, so that running a source right after start is not refused with 503.
+		select {
+		case <-sched.Started():
+		case <-runCtx.Done():
+		}
+	}
 	addrs := Addrs{HTTP: ln.Addr().String(), Kafka: kcfg.Brokers, DatabaseURL: dbURL}
 	log.Info("socialhub is running", "roles", cfg.RoleNames(), "api", "http://"+addrs.HTTP, "kafka", addrs.Kafka, "startup", time.Since(start).Round(time.Millisecond))
 	if opts.Started != nil {

@@ -54,7 +54,12 @@ type Scheduler struct {
 	entries map[string]cron.EntryID
 	running map[string]bool
 	wg      sync.WaitGroup
+	started chan struct{} // closed when Run first takes requests
+	once    sync.Once
 }
+
+// Started is closed once Run first takes requests: RunNow answers ErrNotStarted until then.
+func (s *Scheduler) Started() <-chan struct{} { return s.started }
 
 // New returns a scheduler for the enabled sources.
 func New(runner Runner, history History, sources []config.Source, logger *slog.Logger) *Scheduler {
@@ -62,7 +67,7 @@ func New(runner Runner, history History, sources []config.Source, logger *slog.L
 		logger = slog.Default()
 	}
 	s := &Scheduler{runner: runner, history: history, sources: map[string]config.Source{}, logger: logger,
-		entries: map[string]cron.EntryID{}, running: map[string]bool{}}
+		entries: map[string]cron.EntryID{}, running: map[string]bool{}, started: make(chan struct{})}
 	for _, src := range sources {
 		if !src.Disabled {
 			s.sources[src.Name] = src
@@ -90,6 +95,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.entries[name] = id
 	}
 	s.ctx, s.cron = ctx, c
+	s.once.Do(func() { close(s.started) })
 	starting := make([]config.Source, 0, len(s.order))
 	for _, name := range s.order {
 		starting = append(starting, s.sources[name])

@@ -233,3 +233,26 @@ func TestAddSourceBeforeRun(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+// Started closes once Run takes requests, so a hub can say it is running only then.
+func TestStartedClosesWhenRunTakesRequests(t *testing.T) {
+	t.Parallel()
+	s := schedule.New(nil, nil, nil, nil)
+	select {
+	case <-s.Started():
+		t.Fatal("started before Run")
+	default:
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case <-s.Started():
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run never took requests")
+	}
+	_, err := s.RunNow("unknown", false)
+	require.ErrorIs(t, err, schedule.ErrUnknownSource, "past Started, RunNow is no longer refused as not started")
+	cancel()
+	require.NoError(t, <-done)
+}
